@@ -1,0 +1,108 @@
+"""Shared fixtures: a small MNIST slice, a tiny real Keras model, digit images on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DATA_DIR = Path(__file__).parent / "data"
+SMALL_MNIST = DATA_DIR / "mnist_small.npz"
+FULL_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist.npz"
+
+
+@pytest.fixture(scope="session")
+def mnist_small() -> dict[str, np.ndarray]:
+    """1,000 training and 1,000 test digits (uint8) with labels."""
+    with np.load(SMALL_MNIST) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+@pytest.fixture(scope="session")
+def full_mnist_path() -> Path:
+    """The full MNIST file, where this machine has it; tests needing it skip elsewhere."""
+    if not FULL_MNIST.is_file():
+        pytest.skip(f"full MNIST not found at {FULL_MNIST}; full-data checks skipped")
+    return FULL_MNIST
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory, mnist_small) -> Path:
+    """A real but tiny Keras model (one dense layer on flattened digits), trained for seconds.
+
+    Good for plumbing: it loads, predicts and is mostly right; it is not the shipped model.
+    """
+    import keras
+
+    from train.fit import normalise_digits
+
+    keras.utils.set_random_seed(0)
+    x = normalise_digits(mnist_small["x_train"])
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(x, mnist_small["y_train"], epochs=8, batch_size=64, verbose=0)
+    folder = tmp_path_factory.mktemp("tiny_model")
+    path = folder / "tiny.keras"
+    model.save(path)
+    meta = {"output": "logits", "temperature": 1.0, "uncertain_below": 0.3, "normalisation_version": 1}
+    (folder / "tiny.meta.json").write_text(json.dumps(meta))
+    return path
+
+
+def save_digit_png(array: np.ndarray, path: Path, *, invert: bool = True) -> Path:
+    """Write an MNIST digit as a PNG, dark ink on white paper by default, as a scan looks."""
+    pixels = 255 - array if invert else array
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels.astype(np.uint8), mode="L").save(path)
+    return path
+
+
+@pytest.fixture
+def digit_files(tmp_path, mnist_small):
+    """Factory: write the first n test digits as PNGs into a folder; returns [(path, label)]."""
+
+    def make(n: int, folder: Path | None = None) -> list[tuple[Path, int]]:
+        folder = folder or tmp_path / "digits"
+        return [
+            (save_digit_png(mnist_small["x_test"][i], folder / f"digit_{i:04d}.png"), int(mnist_small["y_test"][i]))
+            for i in range(n)
+        ]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def digitwatch_exe() -> str:
+    """The installed console script, as a user runs it."""
+    candidate = Path(sys.executable).parent / "digitwatch"
+    found = str(candidate) if candidate.exists() else shutil.which("digitwatch")
+    if not found:
+        pytest.fail("the digitwatch console script is not installed; run: pip install -e '.[test]'")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Fail a test that leaves a thread running (watchdog's own tests do the same)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = threading.Event()
+    leaked = []
+    for _ in range(50):
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+        if not leaked:
+            break
+        deadline.wait(0.1)
+    assert not leaked, f"threads left running: {leaked}"

@@ -1,0 +1,90 @@
+"""Classify files and folders given on the command line, in batches, writing rows as it goes."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from watcher.classifier import Classifier
+from watcher.imaging import prepare_file
+from watcher.results import ResultRow, ResultsFile, write_to_stdout
+from watcher.settings import ClassifySettings
+
+log = logging.getLogger(__name__)
+
+CHUNK = 512  # files per chunk: rows become durable, and progress is reported, per chunk
+
+
+class InputError(Exception):
+    """A path given on the command line does not exist."""
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """Counts per status after a classify run."""
+
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def classify(settings: ClassifySettings, *, classifier: Classifier | None = None) -> BatchSummary:
+    """Classify every file named or found under the folders named; one row per file."""
+    jobs = list(collect_files(settings.paths, settings.patterns))
+    classifier = classifier or Classifier(settings.model)
+    counts: dict[str, int] = {}
+    sink = ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) if settings.results else None
+    try:
+        for start in range(0, len(jobs), CHUNK):
+            chunk = jobs[start : start + CHUNK]
+            prepared = [prepare_file(path) for path, _ in chunk]
+            predictions = classifier.classify_prepared(prepared)
+            rows = [
+                ResultRow(filename=name, prediction=p, sha256=item.sha256)
+                for (_, name), item, p in zip(chunk, prepared, predictions)
+            ]
+            for row in rows:
+                counts[row.prediction.status] = counts.get(row.prediction.status, 0) + 1
+            if sink:
+                sink.append(rows)
+            else:
+                write_to_stdout(rows, header=start == 0, neutralise_formulas=settings.neutralise_formulas)
+            log.info("classified %d/%d files", min(start + CHUNK, len(jobs)), len(jobs))
+    finally:
+        if sink:
+            sink.close()
+    if not jobs and not settings.results:
+        write_to_stdout([], header=True)
+    return BatchSummary(counts=counts)
+
+
+def collect_files(paths: tuple[Path, ...], patterns: tuple[str, ...]) -> Iterator[tuple[Path, str]]:
+    """Yield (path, name for the CSV): files as given, folders searched recursively for images.
+
+    Names found in a folder are relative to that folder, with '/' separators.
+    """
+    for given in paths:
+        if given.is_file():
+            yield given, str(given)
+        elif given.is_dir():
+            for found in sorted(given.rglob("*")):
+                relative = found.relative_to(given)
+                if found.is_file() and is_image_name(found.name, patterns) and not _hidden(relative):
+                    yield found, relative.as_posix()
+        else:
+            raise InputError(f"no such file or folder: {given}")
+
+
+def is_image_name(name: str, patterns: tuple[str, ...]) -> bool:
+    """True when the file name matches one of the image patterns (case-insensitive)."""
+    lowered = name.lower()
+    return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in patterns)
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)

@@ -1,0 +1,149 @@
+"""Load a digit model once and classify batches of image files with it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from watcher import imaging
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UNCERTAIN_BELOW = 0.6  # used for models that carry no calibrated threshold
+BATCH_SIZE = 256  # images per predict call: large enough to amortise, small enough for memory
+
+
+class ModelError(Exception):
+    """The model file is missing or is not a usable digit classifier."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One file's outcome: what goes into its results row."""
+
+    status: str  # "ok", "uncertain", "no_digit" or "error"
+    digit: int | None = None
+    confidence: float | None = None
+    detail: str = ""
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package."""
+    return Path(str(resources.files("watcher") / "models" / "default.keras"))
+
+
+def read_metadata(model_path: Path) -> dict:
+    """The metadata JSON written beside a model by `digitwatch train`, or {} for a foreign model."""
+    meta_path = Path(f"{model_path.with_suffix('')}.meta.json")
+    if not meta_path.is_file():
+        return {}
+    try:
+        return json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{meta_path} is not readable JSON: {exc}") from exc
+
+
+class Classifier:
+    """A loaded model plus what is needed to turn its outputs into calibrated predictions."""
+
+    def __init__(self, model_path: str | os.PathLike[str] | None = None) -> None:
+        self.model_path = Path(model_path) if model_path else default_model_path()
+        self.metadata = read_metadata(self.model_path)
+        self._check_metadata()
+        self.model = _load_keras_model(self.model_path)
+        self._input_shape = _input_shape_of(self.model, self.model_path)
+        self.temperature = float(self.metadata.get("temperature", 1.0))
+        self.uncertain_below = float(self.metadata.get("uncertain_below", DEFAULT_UNCERTAIN_BELOW))
+        self._outputs_logits = self.metadata.get("output") == "logits"
+
+    def _check_metadata(self) -> None:
+        """Refuse a model trained on pixels this version does not produce."""
+        version = self.metadata.get("normalisation_version")
+        if version is not None and version != imaging.NORMALISATION_VERSION:
+            raise ModelError(
+                f"{self.model_path} was trained with image normalisation v{version}, "
+                f"but this digitwatch produces v{imaging.NORMALISATION_VERSION}; retrain it "
+                "with `digitwatch train` or use a matching digitwatch version"
+            )
+
+    def probabilities(self, digits: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities (N, 10) for normalised digits (N, 28, 28)."""
+        if len(digits) == 0:
+            return np.zeros((0, 10), dtype=np.float32)
+        batch = digits.reshape((len(digits),) + self._input_shape).astype(np.float32)
+        outputs = np.asarray(self.model.predict_on_batch(batch), dtype=np.float64)
+        if not self._outputs_logits and _looks_like_probabilities(outputs):
+            outputs = np.log(np.clip(outputs, 1e-12, 1.0))  # back to logits, so T applies
+        scaled = outputs / self.temperature
+        scaled -= scaled.max(axis=1, keepdims=True)
+        exp = np.exp(scaled)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def classify_files(self, paths: Sequence[Path]) -> list[Prediction]:
+        """Classify image files; every path gets a Prediction, unreadable ones with status error."""
+        return self.classify_prepared([imaging.prepare_file(path) for path in paths])
+
+    def classify_prepared(self, items: Sequence[imaging.Prepared]) -> list[Prediction]:
+        """Classify files already read and normalised, in batches; errors pass through as rows."""
+        predictions: list[Prediction | None] = [None] * len(items)
+        positions = [index for index, item in enumerate(items) if item.digit is not None]
+        for index, item in enumerate(items):
+            if item.error is not None:
+                predictions[index] = Prediction(status=item.error.kind, detail=item.error.reason)
+        for start in range(0, len(positions), BATCH_SIZE):
+            chunk = positions[start : start + BATCH_SIZE]
+            probs = self.probabilities(np.stack([items[index].digit for index in chunk]))
+            for index, row in zip(chunk, probs):
+                predictions[index] = self._prediction(row)
+        return predictions  # type: ignore[return-value]
+
+    def _prediction(self, probs: np.ndarray) -> Prediction:
+        """Best digit and its calibrated confidence, flagged when under the threshold."""
+        digit = int(probs.argmax())
+        confidence = float(probs[digit])
+        if confidence < self.uncertain_below:
+            return Prediction(
+                status="uncertain",
+                digit=digit,
+                confidence=confidence,
+                detail=f"confidence under {self.uncertain_below:.2f}",
+            )
+        return Prediction(status="ok", digit=digit, confidence=confidence)
+
+
+def _load_keras_model(path: Path):
+    """Load a .keras or legacy .h5 model, turning every failure into a ModelError."""
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+        raise ModelError(f"{path}: expected a .keras or .h5 model file")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of logs
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many unrelated types for a bad file
+        raise ModelError(f"{path} is not a usable Keras model: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _input_shape_of(model, path: Path) -> tuple[int, ...]:
+    """The per-image input shape the model takes: (28, 28, 1), (28, 28) or flat (784,)."""
+    shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else ()
+    output = tuple(model.output_shape[1:]) if not isinstance(model.output_shape, list) else ()
+    if shape not in ((28, 28, 1), (28, 28), (784,)):
+        raise ModelError(f"{path} takes inputs of shape {shape}; digitwatch feeds 28x28 grey digits")
+    if output != (10,):
+        raise ModelError(f"{path} outputs shape {output}; a digit classifier outputs 10 classes")
+    return shape
+
+
+def _looks_like_probabilities(outputs: np.ndarray) -> bool:
+    """True when every row is a probability distribution (a softmax output layer)."""
+    return bool(np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3))

@@ -1,0 +1,47 @@
+"""`digitwatch classify`: classify files and folders once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from watcher.batch import InputError, classify
+from watcher.classifier import ModelError
+from watcher.commands import configure_logging, fail
+from watcher.results import ResultsError
+from watcher.settings import ClassifySettings
+
+
+def classify_command(
+    paths: Annotated[list[Path], typer.Argument(help="Image files and folders (folders are searched recursively).")],
+    results: Annotated[
+        Optional[Path],
+        typer.Option(help="Append rows to this CSV (header written once). Default: print CSV to stdout.",
+                     envvar="DIGITWATCH_RESULTS", dir_okay=False),
+    ] = None,
+    model: Annotated[
+        Optional[Path],
+        typer.Option(help="A .keras or .h5 model. Default: the model shipped with digitwatch.",
+                     envvar="DIGITWATCH_MODEL", dir_okay=False),
+    ] = None,
+    neutralise_formulas: Annotated[
+        bool,
+        typer.Option("--neutralise-formulas/--keep-formulas",
+                     help="Prefix file names starting with = + - @ tab or CR with ' so spreadsheets show them as text.",
+                     envvar="DIGITWATCH_NEUTRALISE_FORMULAS"),
+    ] = True,
+) -> None:
+    """Classify image files and folders once; one CSV row per file."""
+    configure_logging("WARNING" if results is None else "INFO")
+    settings = ClassifySettings(
+        paths=tuple(paths), results=results, model=model, neutralise_formulas=neutralise_formulas
+    )
+    try:
+        summary = classify(settings)
+    except (InputError, ModelError, ResultsError) as exc:
+        raise fail(str(exc)) from exc
+    if results is not None:
+        counts = ", ".join(f"{count} {status}" for status, count in sorted(summary.counts.items()))
+        typer.echo(f"{summary.total} files classified ({counts or 'none'}); rows appended to {results}", err=True)

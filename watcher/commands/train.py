@@ -1,0 +1,46 @@
+"""`digitwatch train`: rebuild a model from MNIST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from train import DEFAULT_EPOCHS
+from watcher.commands import configure_logging, fail
+
+DEFAULT_OUTPUT = Path("models") / "digitwatch.keras"
+
+
+def train_command(
+    data: Annotated[
+        Optional[Path],
+        typer.Option(help="MNIST as a Keras-layout .npz or a folder of IDX files (plain or .gz). "
+                          "Default: download with Keras (needs the internet once).",
+                     envvar="DIGITWATCH_DATA", exists=True),
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training data.")] = DEFAULT_EPOCHS,
+    output: Annotated[
+        Path, typer.Option(help="Where to write the .keras model; metadata, metrics and plots go beside it.",
+                           dir_okay=False)
+    ] = DEFAULT_OUTPUT,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed and data give the same model.")] = 0,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Distort training digits (rotation, slant, zoom, shift, pen width, blur, noise).")] = True,
+) -> None:
+    """Train the CNN on MNIST, calibrate it on a validation split and test it once."""
+    from train.data import DataError
+    from train.fit import TrainSettings, train
+
+    if output.suffix != ".keras":
+        raise fail(f"--output must end in .keras, got {output}")
+    configure_logging()
+    settings = TrainSettings(output=output, data=data, epochs=epochs, seed=seed, augment=augment)
+    try:
+        result = train(settings)
+    except DataError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(
+        f"MNIST test accuracy {result.test_accuracy:.2%} after {result.seconds / 60:.1f} min; "
+        f"model written to {result.model_path}"
+    )

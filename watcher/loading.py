@@ -1,0 +1,117 @@
+"""Open any image file a scanner or phone produces as a float array, safely.
+
+Every mode Pillow knows (1, L, LA, P, RGB, RGBA, CMYK, I;16, I, F) becomes
+float32 in [0, 1]: EXIF orientation applied, the first frame of multi-frame
+files, alpha composited onto white paper, 16-bit and float data scaled by
+their range rather than clipped. Oversized files and decompression bombs are
+refused before any large allocation.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
+MAX_BYTES = 50 * 1024 * 1024  # refuse larger files without reading them
+
+class ImageError(Exception):
+    """An image could not be read or holds no digit; `reason` says why in plain words."""
+
+    def __init__(self, reason: str, *, kind: str = "error") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind  # "error": unreadable file; "no_digit": readable, but no digit in it
+
+
+def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
+    """Read a file's bytes after checking it is neither empty nor over MAX_BYTES."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise ImageError("empty file (0 bytes)")
+        if size > MAX_BYTES:
+            raise ImageError(f"file too large: {size:,} bytes (limit {MAX_BYTES:,})")
+        return path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as a float32 array in [0, 1], HxW (grey) or HxWx3 (colour).
+
+    Applies EXIF orientation, takes the first frame, composites alpha onto white
+    and scales 16-bit and float data by their range instead of clipping them.
+    Raises ImageError with a reason for anything unreadable.
+    """
+    return decode_image(read_image_bytes(path))
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode image bytes as `load_image` does."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(
+                        f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})"
+                    )
+                image.seek(0)
+                image.load()
+                return _to_float_array(image)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"image too large: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError("not an image Pillow can identify") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise ImageError(f"corrupt or truncated image: {exc}") from exc
+
+
+def _to_float_array(image: Image.Image) -> np.ndarray:
+    """Convert a decoded Pillow image of any mode to float32 in [0, 1]."""
+    image = ImageOps.exif_transpose(image) or image
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        return _scale_by_range(values, mode).astype(np.float32)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3:4]
+        rgb = rgba[..., :3] * alpha + (1.0 - alpha)  # composite onto white paper
+        return _grey_if_neutral(rgb)
+    if mode in ("1", "L"):
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return _grey_if_neutral(rgb)
+
+
+def _scale_by_range(values: np.ndarray, mode: str) -> np.ndarray:
+    """Scale integer or float pixel data into [0, 1] by the range its values use."""
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(values.min()), float(values.max())
+    if mode == "F" and low >= 0.0 and high <= 1.0:
+        return values
+    if low >= 0.0 and high <= 255.0 and mode == "I":
+        return values / 255.0
+    if low >= 0.0 and high <= 65535.0:
+        return values / 65535.0
+    span = high - low
+    return (values - low) / span if span > 0 else np.zeros_like(values)
+
+
+def _grey_if_neutral(rgb: np.ndarray) -> np.ndarray:
+    """Return a grey HxW array when the colour channels agree, else keep HxWx3."""
+    spread = rgb.max(axis=2) - rgb.min(axis=2)
+    if float(spread.max(initial=0.0)) < 1.0 / 255.0:
+        return np.ascontiguousarray(rgb[..., 0])
+    return rgb
