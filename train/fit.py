@@ -104,7 +104,8 @@ def _split(dataset: Dataset, settings: TrainSettings):
     log.info("normalising %d training digits", len(dataset.x_train))
     x_all = normalise_digits(dataset.x_train)
     order = np.random.default_rng(settings.seed).permutation(len(x_all))
-    val, fit = order[: settings.validation_size], order[settings.validation_size :]
+    size = min(settings.validation_size, len(x_all) // 10)  # small data sets keep 90% for fitting
+    val, fit = order[:size], order[size:]
     return x_all[fit], dataset.y_train[fit], x_all[val], dataset.y_train[val]
 
 

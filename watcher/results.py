@@ -72,9 +72,9 @@ def _one_line(text: str) -> str:
 
 
 def format_rows(rows: Iterable[ResultRow], *, header: bool, neutralise_formulas: bool = True) -> str:
-    """Render rows (and optionally the header) as CSV text with \\n line ends."""
+    """Render rows (and optionally the header) as CSV text with CRLF line ends."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; also makes csv quote names holding \r
     if header:
         writer.writerow(COLUMNS)
     for row in rows:

@@ -1,0 +1,172 @@
+"""The `digitwatch` command as users run it: the installed console script in a subprocess."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import SMALL_MNIST, save_digit_png
+from watcher.cli import app
+
+TIMEOUT = 240  # seconds: TensorFlow alone takes ~4 s to import on two cores
+
+
+def run(exe, *args, env_extra=None, cwd=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env_extra or {}))
+    return subprocess.run(
+        [exe, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=cwd
+    )
+
+
+def read_csv_text(text: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+def test_help_lists_every_command(digitwatch_exe):
+    result = run(digitwatch_exe, "--help")
+    assert result.returncode == 0
+    for command in ("watch", "classify", "train", "evaluate"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command, options",
+    [
+        ("classify", ["--results", "--model", "DIGITWATCH_RESULTS", "DIGITWATCH_MODEL"]),
+        ("train", ["--data", "--epochs", "--output", "--seed", "DIGITWATCH_DATA"]),
+        ("evaluate", ["--data", "--model", "DIGITWATCH_DATA", "DIGITWATCH_MODEL"]),
+        ("watch", ["--inbox", "--results", "--model", "DIGITWATCH_INBOX"]),
+    ],
+)
+def test_each_command_documents_its_options(command, options):
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    for option in options:
+        assert option in result.output
+
+
+def test_classify_folder_prints_csv_with_relative_names(digitwatch_exe, tiny_model_path, tmp_path, digit_files):
+    files = digit_files(20, tmp_path / "scans" / "batch1")
+    (tmp_path / "scans" / "notes.txt").write_text("not an image")
+    result = run(digitwatch_exe, "classify", tmp_path / "scans", "--model", tiny_model_path)
+    assert result.returncode == 0, result.stderr
+    table = read_csv_text(result.stdout)
+    assert list(table.columns[:5]) == ["filename", "digit", "confidence", "status", "processed_at"]
+    assert sorted(table["filename"]) == sorted(f"batch1/{path.name}" for path, _ in files)
+    labels = {f"batch1/{path.name}": str(label) for path, label in files}
+    correct = sum(labels[name] == digit for name, digit in zip(table["filename"], table["digit"]))
+    assert correct >= 15
+
+
+def test_classify_appends_to_results_with_header_once(digitwatch_exe, tiny_model_path, tmp_path, digit_files):
+    files = digit_files(5)
+    results = tmp_path / "out" / "results.csv"
+    for _ in range(2):
+        result = run(digitwatch_exe, "classify", *[p for p, _ in files], "--results", results, "--model", tiny_model_path)
+        assert result.returncode == 0, result.stderr
+        assert "5 files classified" in result.stderr
+    text = results.read_text(encoding="utf-8")
+    assert text.count("filename,digit,confidence") == 1
+    assert len(pd.read_csv(results)) == 10
+
+
+def test_model_and_results_come_from_environment(digitwatch_exe, tiny_model_path, tmp_path, digit_files):
+    files = digit_files(3)
+    results = tmp_path / "env.csv"
+    result = run(
+        digitwatch_exe, "classify", files[0][0],
+        env_extra={"DIGITWATCH_MODEL": str(tiny_model_path), "DIGITWATCH_RESULTS": str(results)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_csv(results)) == 1
+
+
+def test_classify_awkward_file_names(digitwatch_exe, tiny_model_path, tmp_path, mnist_small):
+    names = ["=cmd|calc.png", "comma, quote \" name.png", "数字 ٣.png", "-minus.png", "line\nbreak.png"]
+    folder = tmp_path / "awkward"
+    for i, name in enumerate(names):
+        save_digit_png(mnist_small["x_test"][i], folder / name)
+    result = run(digitwatch_exe, "classify", folder, "--model", tiny_model_path)
+    assert result.returncode == 0, result.stderr
+    cells = list(read_csv_text(result.stdout)["filename"])
+    from watcher.results import unneutralise
+
+    assert sorted(unneutralise(cell) for cell in cells) == sorted(names)
+    assert "'=cmd|calc.png" in cells and "'-minus.png" in cells
+
+
+def test_bad_model_file_is_a_message_not_a_traceback(digitwatch_exe, tmp_path, digit_files):
+    files = digit_files(1)
+    bogus = tmp_path / "model.keras"
+    bogus.write_text("not a model")
+    result = run(digitwatch_exe, "classify", files[0][0], "--model", bogus)
+    assert result.returncode == 1
+    assert "Error:" in result.stderr and "not a usable Keras model" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_input_path(digitwatch_exe, tiny_model_path, tmp_path):
+    result = run(digitwatch_exe, "classify", tmp_path / "nowhere", "--model", tiny_model_path)
+    assert result.returncode == 1
+    assert "no such file or folder" in result.stderr
+
+
+def test_train_one_epoch_writes_every_artifact(digitwatch_exe, tmp_path):
+    output = tmp_path / "models" / "small.keras"
+    result = run(digitwatch_exe, "train", "--data", SMALL_MNIST, "--epochs", "1", "--output", output, "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert "MNIST test accuracy" in result.stdout
+    for suffix in (".keras", ".meta.json", ".metrics.json", ".curves.png", ".confusion.png"):
+        assert (tmp_path / "models" / f"small{suffix}").is_file(), suffix
+    meta = json.loads((tmp_path / "models" / "small.meta.json").read_text())
+    assert meta["input_shape"] == [28, 28, 1] and meta["classes"] == [str(d) for d in range(10)]
+    assert 0 < meta["test_accuracy"] <= 1 and meta["temperature"] > 0 and len(meta["dataset_sha256"]) == 64
+    assert meta["seed"] == 3 and meta["versions"]["keras"].startswith("3")
+    evaluated = run(digitwatch_exe, "evaluate", "--data", SMALL_MNIST, "--model", output)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "accuracy:" in evaluated.stdout
+
+
+def test_train_without_network_says_to_pass_data(monkeypatch, tmp_path):
+    import keras.datasets.mnist
+
+    def offline(*args, **kwargs):
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    monkeypatch.delenv("DIGITWATCH_DATA", raising=False)
+    result = CliRunner().invoke(app, ["train", "--output", str(tmp_path / "m.keras")])
+    assert result.exit_code == 1
+    assert "--data" in result.output
+
+
+def test_train_refuses_output_that_is_not_keras(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--data", str(SMALL_MNIST), "--output", str(tmp_path / "m.h5")])
+    assert result.exit_code == 1
+    assert ".keras" in result.output
+
+
+@pytest.mark.slow
+def test_shipped_model_reads_all_mnist_test_digits_saved_as_png(digitwatch_exe, full_mnist_path, tmp_path):
+    """The foundation's promise: >= 99.6% on the 10,000 test digits as PNG files, default model."""
+    with np.load(full_mnist_path) as archive:
+        images, labels = archive["x_test"], archive["y_test"]
+    folder = tmp_path / "mnist_png"
+    folder.mkdir()
+    for i, image in enumerate(images):
+        save_digit_png(image, folder / f"{i:05d}.png", invert=False)
+    result = run(digitwatch_exe, "classify", folder)
+    assert result.returncode == 0, result.stderr
+    table = read_csv_text(result.stdout)
+    predicted = table.set_index("filename")["digit"]
+    truth = {f"{i:05d}.png": str(label) for i, label in enumerate(labels)}
+    accuracy = np.mean([predicted[name] == digit for name, digit in truth.items()])
+    print(f"shipped model on 10,000 MNIST test PNGs: {accuracy:.4f}")
+    assert accuracy >= 0.996
