@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train import DEFAULT_EPOCHS, calibrate, report
+from train import DEFAULT_EPOCHS, DEFAULT_NEGATIVES, calibrate, report
 from train.data import Dataset, load_mnist
 from watcher import __version__, imaging
 
@@ -33,6 +33,7 @@ class TrainSettings:
     validation_size: int = 5000
     peak_learning_rate: float = 3e-3
     augment: bool = True
+    negatives: int = DEFAULT_NEGATIVES  # synthetic non-digits with a uniform target; see train/negatives.py
     verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
 
 
@@ -116,6 +117,7 @@ def _fit(x_fit, y_fit, x_val, y_val, settings: TrainSettings):
     from train.model import build_model
 
     model = build_model()
+    x_fit, y_fit = _with_negatives(x_fit, _one_hot(y_fit), settings)
     steps_per_epoch = int(np.ceil(len(x_fit) / settings.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=settings.peak_learning_rate / 10,
@@ -125,7 +127,7 @@ def _fit(x_fit, y_fit, x_val, y_val, settings: TrainSettings):
     )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     with tempfile.TemporaryDirectory() as scratch:
@@ -135,7 +137,7 @@ def _fit(x_fit, y_fit, x_val, y_val, settings: TrainSettings):
         )
         history = model.fit(
             _training_stream(x_fit, y_fit, settings),
-            validation_data=(x_val, y_val),
+            validation_data=(x_val, _one_hot(y_val)),
             epochs=settings.epochs,
             callbacks=[checkpoint],
             verbose=settings.verbose,
@@ -147,13 +149,30 @@ def _fit(x_fit, y_fit, x_val, y_val, settings: TrainSettings):
     return inference_model, history.history
 
 
+def _one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(len(CLASSES), dtype=np.float32)[labels]
+
+
+def _with_negatives(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings):
+    """Append synthetic non-digits whose target is uniform: "none of the ten, equally"."""
+    count = min(settings.negatives, len(x_fit) // 9)  # at most a tenth of what the model sees
+    if count <= 0:
+        return x_fit, y_fit
+    from train.negatives import render_negatives
+
+    log.info("drawing %d synthetic non-digits (letters, symbols, shapes)", count)
+    negatives = render_negatives(count, seed=settings.seed)[..., None]
+    uniform = np.full((len(negatives), len(CLASSES)), 1.0 / len(CLASSES), dtype=np.float32)
+    return np.concatenate([x_fit, negatives]), np.concatenate([y_fit, uniform])
+
+
 def _training_stream(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings):
     """A shuffled, batched tf.data stream, augmented with a seed per batch."""
     import tensorflow as tf
 
     from train.augment import augment_batch
 
-    stream = tf.data.Dataset.from_tensor_slices((x_fit, y_fit.astype(np.int32)))
+    stream = tf.data.Dataset.from_tensor_slices((x_fit, y_fit))
     stream = stream.shuffle(len(x_fit), seed=settings.seed, reshuffle_each_iteration=True)
     stream = stream.batch(settings.batch_size)
     if settings.augment:
@@ -206,6 +225,7 @@ def _metadata(dataset: Dataset, settings: TrainSettings, test_accuracy: float, c
         "training_seconds": round(seconds, 1),
         "epochs": settings.epochs,
         "seed": settings.seed,
+        "negatives": settings.negatives,
         "versions": {
             "digitwatch": __version__,
             "tensorflow": tf.__version__,

@@ -120,13 +120,10 @@ def _paper_level(channel: np.ndarray, *, dark_ink: bool) -> np.ndarray | np.floa
     # Coarse map: each cell's paper-side percentile, smoothed across neighbours
     # with a median so that cells covered by a thick stroke borrow from the paper around them.
     cells = 16
-    ys = np.linspace(0, height, cells + 1).astype(int)
-    xs = np.linspace(0, width, cells + 1).astype(int)
-    grid = np.empty((cells, cells), dtype=np.float32)
-    for i in range(cells):
-        for j in range(cells):
-            block = channel[ys[i] : ys[i + 1], xs[j] : xs[j + 1]]
-            grid[i, j] = np.percentile(block, paper_percentile)
+    cell_h, cell_w = height // cells, width // cells
+    blocks = channel[: cell_h * cells, : cell_w * cells].reshape(cells, cell_h, cells, cell_w)
+    grid = np.percentile(blocks.transpose(0, 2, 1, 3).reshape(cells, cells, -1), paper_percentile, axis=2)
+    grid = grid.astype(np.float32)
     grid = ndimage.median_filter(grid, size=5, mode="nearest")
     if float(grid.max() - grid.min()) < 0.06:
         return level  # even lighting: a single level keeps faint strokes intact

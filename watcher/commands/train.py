@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from train import DEFAULT_EPOCHS
+from train import DEFAULT_EPOCHS, DEFAULT_NEGATIVES
 from watcher.commands import configure_logging, fail
 
 DEFAULT_OUTPUT = Path("models") / "digitwatch.keras"
@@ -26,6 +26,9 @@ def train_command(
                            dir_okay=False)
     ] = DEFAULT_OUTPUT,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed and data give the same model.")] = 0,
+    negatives: Annotated[
+        int, typer.Option(min=0, help="Synthetic non-digits (letters, symbols, shapes) taught to get low confidence; 0 for none.")
+    ] = DEFAULT_NEGATIVES,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Distort training digits (rotation, slant, zoom, shift, pen width, blur, noise).")] = True,
 ) -> None:
     """Train the CNN on MNIST, calibrate it on a validation split and test it once."""
@@ -35,7 +38,7 @@ def train_command(
     if output.suffix != ".keras":
         raise fail(f"--output must end in .keras, got {output}")
     configure_logging()
-    settings = TrainSettings(output=output, data=data, epochs=epochs, seed=seed, augment=augment)
+    settings = TrainSettings(output=output, data=data, epochs=epochs, seed=seed, augment=augment, negatives=negatives)
     try:
         result = train(settings)
     except DataError as exc:
