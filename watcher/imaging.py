@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
+from watcher.ink import Ink, find_ink
 from watcher.loading import ImageError, decode_image, load_image, read_image_bytes
 
 # Bump whenever the pixels this module produces change; models record it.
@@ -25,16 +25,8 @@ NORMALISATION_VERSION = 1
 
 OUTPUT_SIZE = 28  # pixels, MNIST field
 DIGIT_BOX = 20  # pixels, longest side of the digit inside the field
+CROP_LEVEL = 0.1  # ink strength that counts for the crop: faint edges in, blur and fringe out
 WORKING_SIDE = 1024  # pixels: larger images are reduced first; a digit needs far less
-MIN_CONTRAST = 0.08  # ink must differ from paper by this much (0..1) to count as ink
-
-
-@dataclass(frozen=True)
-class Ink:
-    """Where the ink lies in a working-resolution image."""
-
-    strength: np.ndarray  # float32 HxW, 0 = paper, 1 = full ink
-    mask: np.ndarray  # bool HxW, the components kept as the digit
 
 
 @dataclass(frozen=True)
@@ -84,119 +76,18 @@ def _reduce_to_working_size(pixels: np.ndarray) -> np.ndarray:
     if factor <= 1:
         return pixels
     new_h, new_w = height // factor, width // factor
+    if min(new_h, new_w) < 4:
+        raise ImageError(f"no digit: a {width}x{height} image is a strip, not a page", kind="no_digit")
     trimmed = pixels[: new_h * factor, : new_w * factor]
     shape = (new_h, factor, new_w, factor) + pixels.shape[2:]
     return trimmed.reshape(shape).mean(axis=(1, 3), dtype=np.float32)
 
 
-def find_ink(pixels: np.ndarray) -> Ink:
-    """Separate ink from paper: polarity, background level and lighting, noise and specks."""
-    grey = pixels if pixels.ndim == 2 else pixels @ np.float32([0.299, 0.587, 0.114])
-    dark_ink = _ink_is_darker(grey)
-    channels = [pixels] if pixels.ndim == 2 else [pixels[..., c] for c in range(3)]
-    # Ink strength is the largest departure from the local paper in any channel,
-    # so blue or red ink on grey paper counts as fully as black ink on white.
-    strength = np.zeros(grey.shape, dtype=np.float32)
-    for channel in channels:
-        paper = _paper_level(channel, dark_ink=dark_ink)
-        departure = paper - channel if dark_ink else channel - paper
-        np.maximum(strength, departure, out=strength)
-    return _clean_ink(strength)
-
-
-def _ink_is_darker(grey: np.ndarray) -> bool:
-    """Decide polarity: paper is the majority level, ink the farther tail."""
-    low, median, high = np.percentile(grey, [1, 50, 99])
-    return bool((median - low) >= (high - median))
-
-
-def _paper_level(channel: np.ndarray, *, dark_ink: bool) -> np.ndarray | np.float32:
-    """Estimate the paper level: one number, or a smooth map when lighting is uneven."""
-    paper_percentile = 75 if dark_ink else 25
-    level = np.float32(np.percentile(channel, 50))
-    height, width = channel.shape
-    if min(height, width) < 48:
-        return level  # too small for uneven lighting to matter, and MNIST passes through
-    # Coarse map: each cell's paper-side percentile, smoothed across neighbours
-    # with a median so that cells covered by a thick stroke borrow from the paper around them.
-    cells = 16
-    cell_h, cell_w = height // cells, width // cells
-    blocks = channel[: cell_h * cells, : cell_w * cells].reshape(cells, cell_h, cells, cell_w)
-    grid = np.percentile(blocks.transpose(0, 2, 1, 3).reshape(cells, cells, -1), paper_percentile, axis=2)
-    grid = grid.astype(np.float32)
-    grid = ndimage.median_filter(grid, size=5, mode="nearest")
-    if float(grid.max() - grid.min()) < 0.06:
-        return level  # even lighting: a single level keeps faint strokes intact
-    zoom = (height / cells, width / cells)
-    return ndimage.zoom(grid, zoom, order=1, mode="nearest", grid_mode=True)[:height, :width]
-
-
-def _clean_ink(strength: np.ndarray) -> Ink:
-    """Stretch ink to [0, 1], suppress the noise floor and keep the digit's components."""
-    strength = np.clip(strength, 0.0, None)
-    peak = float(np.percentile(strength, 99.5))
-    if peak < MIN_CONTRAST:
-        raise ImageError("no ink: the image is blank or too faint", kind="no_digit")
-    threshold = _otsu_threshold(strength, peak)
-    mask = _digit_components(strength >= threshold)
-    # The noise floor is measured on paper well away from the strokes, so that the
-    # grey anti-aliased edges of a clean digit are not mistaken for noise.
-    paper = ~ndimage.binary_dilation(strength >= threshold, iterations=3)
-    noise = float(np.percentile(strength[paper], 90)) if paper.any() else 0.0
-    floor = min(2.0 * noise, 0.5 * threshold)
-    stretched = np.clip((strength - floor) / max(peak - floor, 1e-6), 0.0, 1.0)
-    # Keep the soft edge around kept strokes so the scaled digit has grey, anti-aliased borders.
-    near_kept = ndimage.binary_dilation(mask, iterations=2)
-    return Ink(strength=(stretched * near_kept).astype(np.float32), mask=mask)
-
-
-def _otsu_threshold(values: np.ndarray, peak: float) -> float:
-    """Otsu's threshold over [0, peak], the level that best splits ink from paper."""
-    hist, edges = np.histogram(np.clip(values, 0, peak), bins=64, range=(0.0, peak))
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight_low = np.cumsum(hist)
-    weight_high = weight_low[-1] - weight_low
-    sum_low = np.cumsum(hist * centres)
-    mean_low = sum_low / np.maximum(weight_low, 1)
-    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
-    between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    return float(max(centres[int(np.argmax(between))], 0.25 * peak))
-
-
-def _digit_components(mask: np.ndarray) -> np.ndarray:
-    """Keep connected ink components large enough to be part of the digit; drop specks."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
-        raise ImageError("no ink: the image is blank or too faint", kind="no_digit")
-    areas = np.bincount(labels.ravel())[1:]
-    largest = int(areas.max())
-    min_area = max(0.08 * largest, 0.0004 * mask.size)
-    keep = np.flatnonzero(areas >= min_area) + 1
-    if largest < max(4, 0.0002 * mask.size) or len(keep) == 0:
-        raise ImageError("no digit: only specks of ink", kind="no_digit")
-    if len(keep) > 12:
-        raise ImageError("no digit: ink is scattered like noise", kind="no_digit")
-    kept = np.isin(labels, keep)
-    _check_digit_shape(kept)
-    return kept
-
-
-def _check_digit_shape(mask: np.ndarray) -> None:
-    """Refuse ink whose extent no digit has: a ruled line, a page border, a frame."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
-    if width > 2.5 * height:
-        raise ImageError("no digit: ink is a wide horizontal stroke or line", kind="no_digit")
-    fill = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].mean()
-    if fill > 0.75 and min(height, width) > 8:
-        raise ImageError("no digit: ink is a solid block", kind="no_digit")
-
-
 def _crop_to_ink(ink: Ink) -> np.ndarray:
-    """Cut the ink strength to the bounding box of the kept components, at full resolution."""
-    rows = np.flatnonzero(ink.mask.any(axis=1))
-    cols = np.flatnonzero(ink.mask.any(axis=0))
+    """Cut the ink to its bounding box at full resolution, faint stroke edges included."""
+    inked = ink.strength > CROP_LEVEL
+    rows = np.flatnonzero(inked.any(axis=1))
+    cols = np.flatnonzero(inked.any(axis=0))
     return ink.strength[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 

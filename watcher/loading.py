@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
 MAX_BYTES = 50 * 1024 * 1024  # refuse larger files without reading them
+
 
 class ImageError(Exception):
     """An image could not be read or holds no digit; `reason` says why in plain words."""
@@ -33,14 +35,26 @@ def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
     """Read a file's bytes after checking it is neither empty nor over MAX_BYTES."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size == 0:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError("not a regular file")  # a folder, or a pipe that would block a read
+        if info.st_size == 0:
             raise ImageError("empty file (0 bytes)")
-        if size > MAX_BYTES:
-            raise ImageError(f"file too large: {size:,} bytes (limit {MAX_BYTES:,})")
-        return path.read_bytes()
+        if info.st_size > MAX_BYTES:
+            raise ImageError(f"file too large: {info.st_size:,} bytes (limit {MAX_BYTES:,})")
+        with path.open("rb") as file:
+            # Read one byte past the size seen, to notice growth; a file that grew
+            # since the check is read on only up to one byte past MAX_BYTES.
+            data = file.read(info.st_size + 1)
+            if len(data) > info.st_size:
+                data += file.read(MAX_BYTES + 1 - len(data))
     except OSError as exc:
         raise ImageError(f"cannot read file: {exc.strerror or exc}") from exc
+    if not data:
+        raise ImageError("empty file (0 bytes)")
+    if len(data) > MAX_BYTES:
+        raise ImageError(f"file too large: it grew past {MAX_BYTES:,} bytes while being read")
+    return data
 
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -84,7 +98,10 @@ def _to_float_array(image: Image.Image) -> np.ndarray:
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         values = np.asarray(image, dtype=np.float64)
         return _scale_by_range(values, mode).astype(np.float32)
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+    # PNG and GIF can mark one grey level, colour or palette entry transparent
+    # ("transparency" in info) instead of carrying an alpha channel.
+    keyed = mode in ("1", "L", "P", "RGB") and "transparency" in image.info
+    if mode in ("RGBA", "LA", "PA") or keyed:
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
         alpha = rgba[..., 3:4]
         rgb = rgba[..., :3] * alpha + (1.0 - alpha)  # composite onto white paper
@@ -101,8 +118,8 @@ def _scale_by_range(values: np.ndarray, mode: str) -> np.ndarray:
     low, high = float(values.min()), float(values.max())
     if mode == "F" and low >= 0.0 and high <= 1.0:
         return values
-    if low >= 0.0 and high <= 255.0 and mode == "I":
-        return values / 255.0
+    if mode in ("I", "F") and low >= 0.0 and high <= 255.0:
+        return values / 255.0  # 8-bit data held as I or F (Pillow's convert("F") gives 0..255)
     if low >= 0.0 and high <= 65535.0:
         return values / 65535.0
     span = high - low

@@ -1,0 +1,214 @@
+"""Find the digit's ink in a scan or photo.
+
+Steps: decide which side is ink (darker or lighter than the paper); model the
+paper as a smooth surface so uneven lighting cancels out; measure the paper's
+noise and set the ink threshold well above it; then keep the connected
+strokes that form the digit, dropping specks, ruled lines, page borders and
+form boxes. Raises ImageError(kind="no_digit") when nothing digit-like is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from watcher.loading import ImageError
+
+MIN_CONTRAST = 0.08  # ink must differ from paper by this much (0..1) to count as ink
+NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise deviations above the paper
+UNEVEN_LIGHTING = 0.06  # paper brightness range above which the lighting surface is used
+SMALL_SIDE = 48  # pixels: below this (MNIST is 28) there is no lighting or noise to model
+FIT_SIDE = 64  # pixels: the lighting surface is fitted on a copy this small
+
+
+@dataclass(frozen=True)
+class Ink:
+    """Where the ink lies in a working-resolution image."""
+
+    strength: np.ndarray  # float32 HxW, 0 = paper, 1 = full ink, zero outside the digit
+    mask: np.ndarray  # bool HxW, the strokes kept as the digit
+
+
+def find_ink(pixels: np.ndarray) -> Ink:
+    """Separate the digit's ink from the paper in a grey (HxW) or colour (HxWx3) image in [0, 1]."""
+    if min(pixels.shape[:2]) < 4:
+        raise ImageError("no digit: the image is only a few pixels wide", kind="no_digit")
+    grey = pixels if pixels.ndim == 2 else pixels @ np.float32([0.299, 0.587, 0.114])
+    dark_ink = _ink_is_darker(grey)
+    channels = [pixels] if pixels.ndim == 2 else [pixels[..., c] for c in range(3)]
+    # Ink is the largest departure from the paper in any channel, so blue or red
+    # ink on grey paper counts as fully as black ink on white.
+    departure = np.full(grey.shape, -np.inf, dtype=np.float32)
+    for channel in channels:
+        paper = _paper_surface(channel, dark_ink=dark_ink)
+        np.maximum(departure, paper - channel if dark_ink else channel - paper, out=departure)
+    return _clean_ink(departure)
+
+
+def _ink_is_darker(grey: np.ndarray) -> bool:
+    """Decide polarity: paper is the majority level, ink the farther tail."""
+    low, median, high = np.percentile(grey, [1, 50, 99])
+    return bool((median - low) >= (high - median))
+
+
+def _paper_surface(channel: np.ndarray, *, dark_ink: bool) -> np.ndarray | np.float32:
+    """The paper's level: one number, or a fitted quadratic surface when lighting is uneven.
+
+    A quadratic cannot follow a pen stroke, however thick, so strokes are never
+    mistaken for paper; a robust refit drops the ink pixels from the fit.
+    """
+    level = np.float32(np.median(channel))
+    if min(channel.shape) < SMALL_SIDE:
+        return level
+    small = _shrink(channel, FIT_SIDE)
+    basis_small = _quadratic_basis(small.shape)
+    values = small.ravel()
+    # Start from the pixels on the paper side of Otsu's split, then refit robustly.
+    split = _otsu_threshold(values - values.min(), float(np.ptp(values)) + 1e-6) + values.min()
+    paper = values >= split if dark_ink else values <= split
+    for _ in range(3):
+        if paper.sum() < 2 * basis_small.shape[1]:
+            paper = np.ones_like(paper)  # a flat page: every pixel is paper
+        coef, *_ = np.linalg.lstsq(basis_small[paper], values[paper], rcond=None)
+        fitted = basis_small @ coef
+        inkward = fitted - values if dark_ink else values - fitted
+        spread = 1.4826 * np.median(np.abs(inkward[paper])) + 1e-3
+        paper = inkward < 2.5 * spread
+    if float(fitted.max() - fitted.min()) < UNEVEN_LIGHTING:
+        return np.float32(np.median(values[paper]))  # even lighting: one level keeps faint strokes intact
+    return (_quadratic_basis(channel.shape) @ coef).reshape(channel.shape).astype(np.float32)
+
+
+def _shrink(channel: np.ndarray, side: int) -> np.ndarray:
+    """Area-average the channel down so its longer side is about `side` pixels."""
+    factor = max(1, int(np.ceil(max(channel.shape) / side)))
+    h, w = channel.shape[0] // factor, channel.shape[1] // factor
+    return channel[: h * factor, : w * factor].reshape(h, factor, w, factor).mean(axis=(1, 3))
+
+
+def _quadratic_basis(shape: tuple[int, int]) -> np.ndarray:
+    """Columns 1, x, y, x², xy, y² over a grid spanning [-1, 1] in both directions."""
+    y, x = np.meshgrid(np.linspace(-1, 1, shape[0]), np.linspace(-1, 1, shape[1]), indexing="ij")
+    x, y = x.ravel(), y.ravel()
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1).astype(np.float32)
+
+
+def _clean_ink(departure: np.ndarray) -> Ink:
+    """Threshold well above the paper's noise, keep the digit's strokes, stretch ink to [0, 1]."""
+    large = min(departure.shape) >= SMALL_SIDE
+    # Smoothing before thresholding joins a stroke's pixels and averages grain away.
+    smooth = ndimage.gaussian_filter(departure, 1.0) if large else departure
+    noise = _noise_level(smooth)
+    strength = np.clip(smooth, 0.0, None)
+    peak = float(np.percentile(strength, 99.5))
+    if peak < max(MIN_CONTRAST, NOISE_SIGMAS * noise):
+        raise ImageError("no ink: the image is blank or too faint", kind="no_digit")
+    threshold = max(_otsu_threshold(strength, peak), 0.25 * peak, NOISE_SIGMAS * noise)
+    above = strength >= threshold
+    mask = select_digit_strokes(above)
+    raw_noise = _noise_level(departure) if large else 0.0
+    floor = min(2.5 * raw_noise, 0.5 * threshold)
+    stretched = np.clip((np.clip(departure, 0, None) - floor) / max(peak - floor, 1e-6), 0.0, 1.0)
+    # Keep the soft edge around kept strokes so the scaled digit has grey, anti-aliased borders.
+    near_kept = ndimage.binary_dilation(mask, iterations=2)
+    return Ink(strength=(stretched * near_kept).astype(np.float32), mask=mask)
+
+
+def _noise_level(departure: np.ndarray) -> float:
+    """The paper's noise deviation, from pixels lighter than the paper level.
+
+    Ink only ever departs one way, so the other side holds paper alone: half a
+    normal distribution, whose median absolute value times 1.4826 is sigma.
+    """
+    paper_side = departure[departure < 0]
+    return 1.4826 * float(np.median(-paper_side)) if paper_side.size else 0.0
+
+
+def _otsu_threshold(values: np.ndarray, peak: float) -> float:
+    """Otsu's threshold over [0, peak], the level that best splits ink from paper."""
+    hist, edges = np.histogram(np.clip(values, 0, peak), bins=64, range=(0.0, peak))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(hist)
+    weight_high = weight_low[-1] - weight_low
+    sum_low = np.cumsum(hist * centres)
+    mean_low = sum_low / np.maximum(weight_low, 1)
+    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
+    return float(centres[int(np.argmax(weight_low * weight_high * (mean_low - mean_high) ** 2))])
+
+
+def select_digit_strokes(above: np.ndarray) -> np.ndarray:
+    """Keep the connected components that make up the digit; raise no_digit if none do."""
+    large = min(above.shape) >= SMALL_SIDE
+    if large:
+        above = _without_long_rows(above)
+    labels, count = ndimage.label(above, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        raise ImageError("no digit: only ruled lines or borders", kind="no_digit")
+    areas = np.bincount(labels.ravel())[1:]
+    boxes = ndimage.find_objects(labels)
+    ruled = [large and _is_rule_or_frame(labels, i, boxes[i], areas[i]) for i in range(count)]
+    candidates = [i for i in range(count) if not ruled[i]]
+    if not candidates:
+        raise ImageError("no digit: only ruled lines, borders or boxes", kind="no_digit")
+    largest = max(areas[i] for i in candidates)
+    keep = [i for i in candidates if areas[i] >= max(0.08 * largest, 0.0004 * above.size)]
+    kept_area = sum(int(areas[i]) for i in keep)
+    if largest < max(4, 0.0002 * above.size):
+        raise ImageError("no digit: only specks of ink", kind="no_digit")
+    if len(keep) > 12 or kept_area < 0.5 * sum(int(areas[i]) for i in candidates):
+        raise ImageError("no digit: ink is scattered like noise", kind="no_digit")
+    mask = np.isin(labels, np.asarray(keep) + 1)
+    _check_digit_shape(mask)
+    return mask
+
+
+def _without_long_rows(above: np.ndarray) -> np.ndarray:
+    """Erase horizontal runs of ink far wider than everything else: ruled lines crossing a digit.
+
+    A run counts when it spans 60% of the page and the ink left without it
+    spans under half the run's length; a tightly cropped 7 keeps its bar. The
+    gap left where a stroke crossed the line is closed again by the soft edge.
+    """
+    padded = np.pad(above, ((0, 0), (1, 1))).astype(np.int8)
+    steps = np.diff(padded, axis=1)
+    starts, ends = np.argwhere(steps == 1), np.argwhere(steps == -1)
+    long_runs = (ends[:, 1] - starts[:, 1]) >= 0.6 * above.shape[1]
+    if not long_runs.any():
+        return above
+    cleaned = above.copy()
+    for (row, start), (_, end) in zip(starts[long_runs], ends[long_runs]):
+        cleaned[row, start:end] = False
+    cols = np.flatnonzero(cleaned.any(axis=0))
+    rest = cols[-1] - cols[0] + 1 if cols.size else 0
+    shortest = int((ends[long_runs, 1] - starts[long_runs, 1]).min())
+    return cleaned if rest < 0.5 * shortest else above
+
+
+def _is_rule_or_frame(labels: np.ndarray, index: int, box: tuple[slice, slice], area: int) -> bool:
+    """A ruled line, an underline, a margin line, a page border or a form box, not a stroke."""
+    height, width = labels.shape
+    box_h, box_w = box[0].stop - box[0].start, box[1].stop - box[1].start
+    if box_w > 6 * box_h and box_w > 0.6 * width:
+        return True  # a ruled line or long underline (a 5's or 7's detached bar is far shorter)
+    if box_h >= 0.9 * height and box_h > 10 * box_w and box_w < 0.05 * width:
+        return True  # a margin line from top to bottom of the page
+    if box_h > 0.3 * height and box_w > 0.3 * width and area < 0.3 * box_h * box_w:
+        own = labels[box] == index + 1
+        band = max(2, min(box_h, box_w) // 20)
+        sides = [own[:band].any(axis=0), own[-band:].any(axis=0), own[:, :band].any(axis=1), own[:, -band:].any(axis=1)]
+        return bool(np.mean([side.mean() for side in sides]) > 0.6)  # inked along its whole outline: a box
+    return False
+
+
+def _check_digit_shape(mask: np.ndarray) -> None:
+    """Refuse ink whose extent no digit has: a wide dash, a solid block."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    if width > 2.5 * height:
+        raise ImageError("no digit: ink is a wide horizontal stroke or line", kind="no_digit")
+    fill = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].mean()
+    if fill > 0.75 and min(height, width) > max(8, 0.4 * max(height, width)):  # a thick 1 is solid too
+        raise ImageError("no digit: ink is a solid block", kind="no_digit")
