@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -124,13 +125,31 @@ def _load_keras_model(path: Path):
         raise ModelError(f"model file not found: {path}")
     if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
         raise ModelError(f"{path}: expected a .keras or .h5 model file")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of logs
-    import keras
-
+    keras = import_keras_quietly()
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many unrelated types for a bad file
         raise ModelError(f"{path} is not a usable Keras model: {exc.__class__.__name__}: {exc}") from exc
+
+
+def import_keras_quietly():
+    """Import Keras (and TensorFlow) without the native start-up chatter on stderr.
+
+    TensorFlow's C++ layer prints oneDNN and absl notices before any Python
+    logging setting applies; they would land in every log line of the service.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return keras
 
 
 def _input_shape_of(model, path: Path) -> tuple[int, ...]:
