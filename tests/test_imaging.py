@@ -497,3 +497,15 @@ def test_normaliser_handles_wide_images_it_must_reduce(shape, stroke, transpose)
     top, left, tall, wide = stroke
     page[top : top + tall, left : left + wide] = 0.0
     assert_digit_or_clear_error(page.T if transpose else page)
+
+
+def test_narrow_tall_crop_with_a_shadow_keeps_its_one(mnist_small):
+    """A '1' cropped to a strip 28 px wide and 150 px tall, darkening towards the bottom."""
+    one = int(np.flatnonzero(mnist_small["y_test"] == 1)[0])
+    ink = enlarged(mnist_float(mnist_small, one), 5)[:, 40:100]  # 140 x 60, the stroke kept
+    page = on_page(ink, shape=(150, 60), at=(5, 0))
+    page *= np.linspace(1.0, 0.6, 150, dtype=np.float32)[:, None]  # shadow
+    out = normalise_array(page)
+    assert_mnist_style(out)
+    rows, cols = np.flatnonzero(out.max(axis=1) > 0.1), np.flatnonzero(out.max(axis=0) > 0.1)
+    assert rows[-1] - rows[0] + 1 >= 19  # still a tall stroke, scaled to the 20 px box

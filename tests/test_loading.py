@@ -422,3 +422,13 @@ def test_damaged_real_files_give_an_array_or_image_error(original, flips, keep):
     for position, value in flips:
         data[position % len(data)] = value
     assert_array_or_image_error(bytes(data[: max(1, int(len(data) * keep))]))
+
+
+def test_cut_out_page_in_clear_surround_takes_the_paper_colour(tmp_path):
+    """A phone app's cut-out: grey paper, opaque, inside a transparent margin."""
+    rgba = np.zeros((100, 80, 4), np.uint8)
+    rgba[20:80, 15:65] = (180, 175, 170, 255)  # the paper
+    rgba[40:60, 35:40] = (20, 20, 20, 255)  # a stroke of ink
+    pixels = load_image(saved(Image.fromarray(rgba, mode="RGBA"), tmp_path / "cutout.png"))
+    np.testing.assert_allclose(pixels[0, 0], np.float32([180, 175, 170]) / 255, atol=1e-6)
+    np.testing.assert_allclose(pixels[50, 37], np.float32([20, 20, 20]) / 255, atol=1e-6)

@@ -19,7 +19,7 @@ from watcher.loading import ImageError
 MIN_CONTRAST = 0.08  # ink must differ from paper by this much (0..1) to count as ink
 NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise deviations above the paper
 UNEVEN_LIGHTING = 0.06  # paper brightness range above which the lighting surface is used
-SMALL_SIDE = 48  # pixels: below this (MNIST is 28) there is no lighting or noise to model
+SMALL_SIDE = 48  # pixels, longer side: below it (MNIST is 28) there is no lighting or noise to model
 FIT_SIDE = 64  # pixels: the lighting surface is fitted on a copy this small
 
 
@@ -60,9 +60,9 @@ def _paper_surface(channel: np.ndarray, *, dark_ink: bool) -> np.ndarray | np.fl
     mistaken for paper; a robust refit drops the ink pixels from the fit.
     """
     level = np.float32(np.median(channel))
-    if min(channel.shape) < SMALL_SIDE:
-        return level
     small = _shrink(channel, FIT_SIDE)
+    if max(channel.shape) < SMALL_SIDE or min(small.shape) < 3:
+        return level
     basis_small = _quadratic_basis(small.shape)
     values = small.ravel()
     # Start from the pixels on the paper side of Otsu's split, then refit robustly.
@@ -71,7 +71,8 @@ def _paper_surface(channel: np.ndarray, *, dark_ink: bool) -> np.ndarray | np.fl
     for _ in range(3):
         if paper.sum() < 2 * basis_small.shape[1]:
             paper = np.ones_like(paper)  # a flat page: every pixel is paper
-        coef, *_ = np.linalg.lstsq(basis_small[paper], values[paper], rcond=None)
+        fit_on = basis_small[paper]
+        coef = np.linalg.solve(fit_on.T @ fit_on + 1e-6 * np.eye(fit_on.shape[1]), fit_on.T @ values[paper])
         fitted = basis_small @ coef
         inkward = fitted - values if dark_ink else values - fitted
         spread = 1.4826 * np.median(np.abs(inkward[paper])) + 1e-3
@@ -97,7 +98,7 @@ def _quadratic_basis(shape: tuple[int, int]) -> np.ndarray:
 
 def _clean_ink(departure: np.ndarray) -> Ink:
     """Threshold well above the paper's noise, keep the digit's strokes, stretch ink to [0, 1]."""
-    large = min(departure.shape) >= SMALL_SIDE
+    large = max(departure.shape) >= SMALL_SIDE
     # Smoothing before thresholding joins a stroke's pixels and averages grain away.
     smooth = ndimage.gaussian_filter(departure, 1.0) if large else departure
     noise = _noise_level(smooth)
@@ -140,7 +141,7 @@ def _otsu_threshold(values: np.ndarray, peak: float) -> float:
 
 def select_digit_strokes(above: np.ndarray) -> np.ndarray:
     """Keep the connected components that make up the digit; raise no_digit if none do."""
-    large = min(above.shape) >= SMALL_SIDE
+    large = max(above.shape) >= SMALL_SIDE
     if large:
         above = _without_long_rows(above)
     labels, count = ndimage.label(above, structure=np.ones((3, 3), dtype=bool))

@@ -2,7 +2,7 @@
 
 Every mode Pillow knows (1, L, LA, P, RGB, RGBA, CMYK, I;16, I, F) becomes
 float32 in [0, 1]: EXIF orientation applied, the first frame of multi-frame
-files, alpha composited onto white paper, 16-bit and float data scaled by
+files, transparency flattened onto the paper (or white), 16-bit and float data scaled by
 their range rather than clipped. Oversized files and decompression bombs are
 refused before any large allocation.
 """
@@ -102,14 +102,27 @@ def _to_float_array(image: Image.Image) -> np.ndarray:
     # ("transparency" in info) instead of carrying an alpha channel.
     keyed = mode in ("1", "L", "P", "RGB") and "transparency" in image.info
     if mode in ("RGBA", "LA", "PA") or keyed:
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-        alpha = rgba[..., 3:4]
-        rgb = rgba[..., :3] * alpha + (1.0 - alpha)  # composite onto white paper
-        return _grey_if_neutral(rgb)
+        return _grey_if_neutral(_composite(np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0))
     if mode in ("1", "L"):
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     return _grey_if_neutral(rgb)
+
+
+def _composite(rgba: np.ndarray) -> np.ndarray:
+    """Flatten an image with transparency onto its own paper.
+
+    When fully opaque pixels make up much of the image they are the paper (a
+    cut-out photo of a page) and clear pixels take the paper's median colour,
+    so the cut edge does not read as a border; otherwise the opaque pixels
+    are ink on clear film, laid onto white.
+    """
+    alpha = rgba[..., 3:4]
+    opaque = alpha[..., 0] > 0.99
+    paper = np.ones(3, np.float32)
+    if opaque.mean() >= 0.3:
+        paper = np.median(rgba[..., :3][opaque], axis=0).astype(np.float32)
+    return rgba[..., :3] * alpha + paper * (1.0 - alpha)
 
 
 def _scale_by_range(values: np.ndarray, mode: str) -> np.ndarray:
