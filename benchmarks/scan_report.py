@@ -1,0 +1,200 @@
+"""Figures and contact sheets from a scan benchmark run (see bench_scans.py)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from watcher.imaging import ImageError, load_image, normalise_array
+
+FLAGGED = ("uncertain", "no_digit")
+SHEET_LIMIT = 32  # renderings per contact sheet
+SHEET_BELOW = 0.99  # conditions under this product accuracy get a contact sheet
+TILE = 112  # pixels: each of the two pictures in a contact-sheet tile
+LEGEND = (
+    "product:  predicted digit == true digit over all renderings (an uncertain row still names its digit;",
+    "          no_digit and error count as wrong).   accepted: share right among rows with status ok.",
+    "flagged:  status uncertain or no_digit.   no_digit: the normaliser found no digit.",
+    "tutorial: Image.open().convert('L').resize((28, 28)) / 255 fed to the same model, top-1 digit.",
+)
+TARGETS = {"accuracy": 0.993, "non_digits_flagged": 0.90, "digits_flagged": 0.02}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One rendered file and what it truly holds."""
+
+    path: Path
+    group: str  # a condition name for digits, a kind for non-digits
+    label: int | None  # None: no digit in it
+
+
+@dataclass
+class BenchResult:
+    """Every file, its product prediction and its tutorial-pipeline digit, with timings."""
+
+    samples: list[Sample]
+    statuses: np.ndarray  # str per sample: ok, uncertain, no_digit or error
+    digits: np.ndarray  # int per sample, -1 where the product gave none
+    confidences: np.ndarray  # float per sample, nan where none
+    tutorial: np.ndarray  # int per sample, the tutorial pipeline's digit, -1 where it could not read the file
+    reference: tuple[float, float] = (np.nan, np.nan)  # accuracy, flagged share on the digits as MNIST arrays
+    header: str = ""  # what was run: counts, seed, model
+    seconds: dict[str, float] = field(default_factory=dict)  # render, product, tutorial
+
+    @property
+    def labels(self) -> np.ndarray:
+        """True digit per sample, -1 for non-digits."""
+        return np.array([-1 if sample.label is None else sample.label for sample in self.samples])
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Condition or kind per sample."""
+        return np.array([sample.group for sample in self.samples])
+
+
+def format_report(result: BenchResult) -> str:
+    """The printed benchmark: per condition, per non-digit kind, overall, targets and runtime."""
+    lines = [f"Scan benchmark: {result.header}", ""]
+    lines += _digit_table(result)
+    lines += [""] + _non_digit_table(result)
+    lines += [""] + _targets(result)
+    seconds, count = result.seconds, len(result.samples)
+    lines += ["", f"Runtime: render {seconds['render']:.1f} s, product {seconds['product']:.1f} s "
+              f"({1000 * seconds['product'] / max(count, 1):.1f} ms/file), tutorial {seconds['tutorial']:.1f} s; "
+              f"total {sum(seconds.values()):.1f} s for {count} files"]  # fmt: skip
+    lines += ["", *LEGEND]
+    return "\n".join(lines)
+
+
+def _digit_table(result: BenchResult) -> list[str]:
+    labels, groups = result.labels, result.groups
+    is_digit = labels >= 0
+    lines = [f"{'condition':<42}{'n':>6}{'product':>9}{'accepted':>10}{'flagged':>9}{'no_digit':>10}{'tutorial':>10}"]
+    names = list(dict.fromkeys(groups[is_digit]))
+    for name in names + ["ALL DIGITS"]:
+        rows = is_digit & ((groups == name) if name != "ALL DIGITS" else True)
+        lines.append(_digit_row(name, result, labels, rows))
+    accuracy, flagged = result.reference
+    lines.append(f"{'reference: same digits as MNIST arrays':<42}{is_digit.sum():>6}{accuracy:>9.2%}{'-':>10}"
+                 f"{flagged:>9.2%}{'-':>10}{'-':>10}")  # fmt: skip
+    return lines
+
+
+def _digit_row(name: str, result: BenchResult, labels: np.ndarray, rows: np.ndarray) -> str:
+    right = result.digits[rows] == labels[rows]
+    accepted = result.statuses[rows] == "ok"
+    flagged = np.isin(result.statuses[rows], FLAGGED)
+    no_digit = result.statuses[rows] == "no_digit"
+    tutorial = result.tutorial[rows] == labels[rows]
+    accepted_acc = f"{right[accepted].mean():.2%}" if accepted.any() else "-"
+    return (f"{name:<42}{rows.sum():>6}{right.mean():>9.2%}{accepted_acc:>10}"
+            f"{flagged.mean():>9.2%}{no_digit.mean():>10.2%}{tutorial.mean():>10.2%}")  # fmt: skip
+
+
+def _non_digit_table(result: BenchResult) -> list[str]:
+    groups, is_non = result.groups, result.labels < 0
+    if not is_non.any():
+        return ["(no non-digit images rendered)"]
+    lines = [f"{'non-digit kind':<42}{'n':>6}{'flagged':>9}{'no_digit':>10}{'uncertain':>11}{'passed':>8}"]
+    for name in list(dict.fromkeys(groups[is_non])) + ["ALL NON-DIGITS"]:
+        rows = is_non & ((groups == name) if name != "ALL NON-DIGITS" else True)
+        statuses = result.statuses[rows]
+        lines.append(f"{name:<42}{rows.sum():>6}{np.isin(statuses, FLAGGED).mean():>9.2%}"
+                     f"{(statuses == 'no_digit').mean():>10.2%}{(statuses == 'uncertain').mean():>11.2%}"
+                     f"{(statuses == 'ok').sum():>8}")  # fmt: skip
+    return lines
+
+
+def _targets(result: BenchResult) -> list[str]:
+    labels = result.labels
+    digit, non = labels >= 0, labels < 0
+    flagged = np.isin(result.statuses, FLAGGED)
+    figures = {"accuracy": (result.digits[digit] == labels[digit]).mean(),
+               "digits_flagged": flagged[digit].mean(), "non_digits_flagged": flagged[non].mean() if non.any() else np.nan}  # fmt: skip
+    lines = ["Targets:"]
+    for name, target in TARGETS.items():
+        value = figures[name]
+        met = value <= target if name == "digits_flagged" else value >= target
+        sign = "<=" if name == "digits_flagged" else ">="
+        lines.append(f"  {name:<20} {value:8.2%}   target {sign} {target:.1%}   {'met' if met else 'MISSED'}")
+    errors = int((result.statuses == "error").sum())
+    if errors:
+        lines.append(f"  {errors} files were unreadable to the product (status error)")
+    return lines
+
+
+def write_failure_sheets(result: BenchResult, folder: Path) -> list[Path]:
+    """Contact sheets: misread digits of each condition under SHEET_BELOW, and unflagged non-digits per kind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    labels, groups = result.labels, result.groups
+    written = []
+    for name in dict.fromkeys(groups):
+        rows = groups == name
+        if labels[rows][0] >= 0:
+            wrong = np.flatnonzero(rows & (result.digits != labels))
+            if (1 - len(wrong) / rows.sum()) >= SHEET_BELOW:
+                continue
+        else:
+            wrong = np.flatnonzero(rows & (result.statuses == "ok"))
+            if len(wrong) == 0:
+                continue
+            name = f"non-digit {name}"
+        path = folder / f"{slug(name)}.png"
+        _contact_sheet(result, wrong[:SHEET_LIMIT], f"{name}: {len(wrong)} of {rows.sum()}", path)
+        written.append(path)
+    return written
+
+
+def _contact_sheet(result: BenchResult, indices: np.ndarray, title: str, path: Path) -> None:
+    """A grid of tiles: the rendering as the product loads it, the normaliser's 28x28, and the verdict."""
+    columns = 4
+    tile_w, tile_h = 2 * TILE + 6, TILE + 30
+    rows = max(1, -(-len(indices) // columns))
+    sheet = Image.new("RGB", (columns * tile_w, 24 + rows * tile_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=12)
+    draw.text((4, 4), title, fill="black", font=font)
+    for n, index in enumerate(indices):
+        x, y = (n % columns) * tile_w, 24 + (n // columns) * tile_h
+        original, normalised = _tile_pictures(result.samples[index].path)
+        sheet.paste(original, (x + (TILE - original.width) // 2, y + (TILE - original.height) // 2))
+        sheet.paste(normalised, (x + TILE + 2, y))
+        draw.text((x + 2, y + TILE + 2), _caption(result, index), fill="black", font=font)
+        draw.text((x + 2, y + TILE + 15), result.samples[index].path.name[:36], fill="grey", font=font)
+    sheet.save(path)
+
+
+def _tile_pictures(path: Path) -> tuple[Image.Image, Image.Image]:
+    """The file as the product decodes it (fitted to a tile) and what the normaliser made of it."""
+    try:
+        pixels = load_image(path)
+    except ImageError:
+        blank = Image.new("RGB", (TILE, TILE), "red")
+        return blank, blank
+    original = Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8)).convert("RGB")
+    original.thumbnail((TILE, TILE))
+    try:
+        digit = normalise_array(pixels)
+        normalised = Image.fromarray((digit * 255).astype(np.uint8)).resize((TILE, TILE), Image.Resampling.NEAREST)
+    except ImageError as exc:
+        normalised = Image.new("L", (TILE, TILE), 60)
+        ImageDraw.Draw(normalised).text((4, 50), exc.kind, fill=255)
+    return original, normalised.convert("RGB")
+
+
+def slug(name: str) -> str:
+    """A condition or kind name as a file name: lower case, runs of other characters as one underscore."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _caption(result: BenchResult, index: int) -> str:
+    label = result.samples[index].label
+    truth = f"true {label} -> " if label is not None else ""
+    status, digit, confidence = result.statuses[index], result.digits[index], result.confidences[index]
+    guess = f"{digit} ({confidence:.2f} {status})" if digit >= 0 else status
+    return f"{truth}{guess}  tut {result.tutorial[index]}"
