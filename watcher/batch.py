@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Iterator
 
 from watcher.classifier import Classifier
-from watcher.imaging import prepare_file
+from watcher.imaging import Prepared
+from watcher.parallel import prepared_in_order
 from watcher.results import ResultRow, ResultsFile, write_to_stdout
 from watcher.settings import ClassifySettings
 
 log = logging.getLogger(__name__)
 
-CHUNK = 512  # files per chunk: rows become durable, and progress is reported, per chunk
+CHUNK = 512  # files per chunk: one model call, and rows become durable and progress is reported, per chunk
 
 
 class InputError(Exception):
@@ -33,34 +34,45 @@ class BatchSummary:
         return sum(self.counts.values())
 
 
-def classify(settings: ClassifySettings, *, classifier: Classifier | None = None) -> BatchSummary:
-    """Classify every file named or found under the folders named; one row per file."""
+def classify(settings: ClassifySettings, *, classifier: Classifier | None = None,
+             workers: int | None = None) -> BatchSummary:
+    """Classify every file named or found under the folders named; one row per file.
+
+    Files are read and normalised by `workers` processes (default: one per
+    core) while this one runs the model on chunks and writes their rows.
+    """
     jobs = list(collect_files(settings.paths, settings.patterns))
-    classifier = classifier or Classifier(settings.model)
-    counts: dict[str, int] = {}
-    sink = ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) if settings.results else None
-    try:
-        for start in range(0, len(jobs), CHUNK):
-            chunk = jobs[start : start + CHUNK]
-            prepared = [prepare_file(path) for path, _ in chunk]
-            predictions = classifier.classify_prepared(prepared)
-            rows = [
-                ResultRow(filename=name, prediction=p, sha256=item.sha256)
-                for (_, name), item, p in zip(chunk, prepared, predictions)
-            ]
-            for row in rows:
-                counts[row.prediction.status] = counts.get(row.prediction.status, 0) + 1
+    with prepared_in_order([path for path, _ in jobs], workers=workers) as prepared:
+        classifier = classifier or Classifier(settings.model)  # loads while the workers start
+        sink = ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) if settings.results else None
+        try:
+            counts = _classify_chunks(jobs, prepared, classifier, sink, settings)
+        finally:
             if sink:
-                sink.append(rows)
-            else:
-                write_to_stdout(rows, header=start == 0, neutralise_formulas=settings.neutralise_formulas)
-            log.info("classified %d/%d files", min(start + CHUNK, len(jobs)), len(jobs))
-    finally:
-        if sink:
-            sink.close()
+                sink.close()
     if not jobs and not settings.results:
         write_to_stdout([], header=True)
     return BatchSummary(counts=counts)
+
+
+def _classify_chunks(jobs: list[tuple[Path, str]], prepared: Iterator[Prepared], classifier: Classifier,
+                     sink: ResultsFile | None, settings: ClassifySettings) -> dict[str, int]:
+    """One model call and one durable write per chunk of files; returns the counts per status."""
+    counts: dict[str, int] = {}
+    for start in range(0, len(jobs), CHUNK):
+        chunk = jobs[start : start + CHUNK]
+        items = [next(prepared) for _ in chunk]
+        predictions = classifier.classify_prepared(items)
+        rows = [ResultRow(filename=name, prediction=p, sha256=item.sha256)
+                for (_, name), item, p in zip(chunk, items, predictions)]
+        for row in rows:
+            counts[row.prediction.status] = counts.get(row.prediction.status, 0) + 1
+        if sink:
+            sink.append(rows)
+        else:
+            write_to_stdout(rows, header=start == 0, neutralise_formulas=settings.neutralise_formulas)
+        log.info("classified %d/%d files", min(start + CHUNK, len(jobs)), len(jobs))
+    return counts
 
 
 def collect_files(paths: tuple[Path, ...], patterns: tuple[str, ...]) -> Iterator[tuple[Path, str]]:

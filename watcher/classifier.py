@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -14,15 +13,14 @@ from typing import Sequence
 import numpy as np
 
 from watcher import imaging
+from watcher.backends import Backend, ModelError, import_keras_quietly, load_backend
+
+__all__ = ["Classifier", "ModelError", "Prediction", "default_model_path", "import_keras_quietly", "read_metadata"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_UNCERTAIN_BELOW = 0.6  # used for models that carry no calibrated threshold
 BATCH_SIZE = 256  # images per predict call: large enough to amortise, small enough for memory
-
-
-class ModelError(Exception):
-    """The model file is missing or is not a usable digit classifier."""
 
 
 @dataclass(frozen=True)
@@ -54,15 +52,28 @@ def read_metadata(model_path: Path) -> dict:
 class Classifier:
     """A loaded model plus what is needed to turn its outputs into calibrated predictions."""
 
-    def __init__(self, model_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, *, backend: str = "auto") -> None:
+        """Load the model; `backend` is "auto" (LiteRT when a matching .tflite is beside it), "keras" or "litert"."""
         self.model_path = Path(model_path) if model_path else default_model_path()
         self.metadata = read_metadata(self.model_path)
         self._check_metadata()
-        self.model = _load_keras_model(self.model_path)
-        self._input_shape = _input_shape_of(self.model, self.model_path)
+        self.backend: Backend = load_backend(self.model_path, prefer=backend)
+        self._input_shape = _checked_input_shape(self.backend, self.model_path)
+        log.info("model %s loaded (%s)", self.model_path, self.backend.name)
         self.temperature = float(self.metadata.get("temperature", 1.0))
         self.uncertain_below = float(self.metadata.get("uncertain_below", DEFAULT_UNCERTAIN_BELOW))
         self._outputs_logits = self.metadata.get("output") == "logits"
+        self._keras_model = None  # loaded only if someone asks for `model` while LiteRT runs
+
+    @property
+    def model(self):
+        """The Keras model itself (loaded on first use when LiteRT runs it), for tools that need Keras."""
+        if self.backend.name == "keras":
+            return self.backend.model
+        if self._keras_model is None:
+            keras_path = self.model_path.with_suffix(".keras")
+            self._keras_model = load_backend(keras_path, prefer="keras").model
+        return self._keras_model
 
     def _check_metadata(self) -> None:
         """Refuse a model trained on pixels this version does not produce."""
@@ -79,7 +90,7 @@ class Classifier:
         if len(digits) == 0:
             return np.zeros((0, 10), dtype=np.float32)
         batch = digits.reshape((len(digits),) + self._input_shape).astype(np.float32)
-        outputs = np.asarray(self.model.predict_on_batch(batch), dtype=np.float64)
+        outputs = np.asarray(self.backend.predict(batch), dtype=np.float64)
         if not self._outputs_logits and _looks_like_probabilities(outputs):
             outputs = np.log(np.clip(outputs, 1e-12, 1.0))  # back to logits, so T applies
         scaled = outputs / self.temperature
@@ -119,43 +130,9 @@ class Classifier:
         return Prediction(status="ok", digit=digit, confidence=confidence)
 
 
-def _load_keras_model(path: Path):
-    """Load a .keras or legacy .h5 model, turning every failure into a ModelError."""
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
-        raise ModelError(f"{path}: expected a .keras or .h5 model file")
-    keras = import_keras_quietly()
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises many unrelated types for a bad file
-        raise ModelError(f"{path} is not a usable Keras model: {exc.__class__.__name__}: {exc}") from exc
-
-
-def import_keras_quietly():
-    """Import Keras (and TensorFlow) without the native start-up chatter on stderr.
-
-    TensorFlow's C++ layer prints oneDNN and absl notices before any Python
-    logging setting applies; they would land in every log line of the service.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-    return keras
-
-
-def _input_shape_of(model, path: Path) -> tuple[int, ...]:
+def _checked_input_shape(backend: Backend, path: Path) -> tuple[int, ...]:
     """The per-image input shape the model takes: (28, 28, 1), (28, 28) or flat (784,)."""
-    shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else ()
-    output = tuple(model.output_shape[1:]) if not isinstance(model.output_shape, list) else ()
+    shape, output = backend.input_shape, backend.output_shape
     if shape not in ((28, 28, 1), (28, 28), (784,)):
         raise ModelError(f"{path} takes inputs of shape {shape}; digitwatch feeds 28x28 grey digits")
     if output != (10,):

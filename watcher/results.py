@@ -184,3 +184,27 @@ def read_ledger(path: Path) -> dict[str, set[str]]:
     for filename, digest in zip(table["filename"], table["sha256"]):
         done.setdefault(unneutralise(filename), set()).add(digest)
     return done
+
+
+def check_results_header(path: Path) -> None:
+    """Refuse a file that is not a digitwatch results CSV, before anything repairs or appends to it.
+
+    A header cut short by a crash on the very first write is accepted: the
+    repair on open removes it and a whole header is written again.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise ResultsError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    expected = format_rows([], header=True).encode("utf-8").rstrip(b"\r\n")
+    first, newline, _ = head.partition(b"\n")
+    first = first.rstrip(b"\r")
+    if first == expected or (not newline and expected.startswith(first)):
+        return
+    raise ResultsError(
+        f"{path} is not a digitwatch results file (its first line is not the digitwatch header); "
+        "move it aside or pass another --results"
+    )

@@ -27,21 +27,34 @@ class ClassifySettings:
 
 @dataclass(frozen=True)
 class WatchSettings:
-    """What `digitwatch watch` needs."""
+    """What `digitwatch watch` needs; see `watcher.service` for what each setting does."""
 
     inbox: Path = DEFAULT_INBOX
     results: Path = DEFAULT_RESULTS
-    model: Path | None = None
+    model: Path | None = None  # None: the shipped model
     patterns: tuple[str, ...] = IMAGE_PATTERNS
+    ignore_patterns: tuple[str, ...] = ()  # added to the built-in temporary and lock file patterns
     recursive: bool = False
-    poll_seconds: float | None = None  # None: native file-system events
-    settle_seconds: float = 0.25
-    rescan_interval_seconds: float = 180.0
+    poll_seconds: float | None = None  # None: native file-system events; else poll every N seconds
+    settle_seconds: float = 0.25  # a file must be quiet this long before it is read
+    rescan_interval_seconds: float = 180.0  # events are hints; a rescan catches what they missed
     after: str = "keep"  # keep | move | delete
-    processed_dir: Path | None = None
-    failed_dir: Path | None = None
-    once: bool = False
+    processed_dir: Path | None = None  # None with --after move: a "processed" folder beside the inbox
+    failed_dir: Path | None = None  # None with --after move: a "failed" folder beside the inbox
+    once: bool = False  # process the backlog, then exit
     neutralise_formulas: bool = True
     log_level: str = "INFO"
     log_format: str = "plain"  # plain | json
     summary_interval_seconds: float = 60.0
+
+    def processed_folder(self) -> Path | None:
+        """Where processed files go, or None when they stay (keep) or are deleted."""
+        if self.after != "move":
+            return None
+        return self.processed_dir or self.inbox.resolve().parent / "processed"
+
+    def failed_folder(self) -> Path | None:
+        """Where unreadable files go: the failed folder with move, or with delete when one is given."""
+        if self.after == "move":
+            return self.failed_dir or self.inbox.resolve().parent / "failed"
+        return self.failed_dir if self.after == "delete" else None

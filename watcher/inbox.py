@@ -1,0 +1,114 @@
+"""Which files in the inbox are ours to read, and the inbox's layout rules.
+
+A file is eligible when its name matches an image pattern and it is neither
+hidden, nor a temporary or lock file that a copy tool, browser or office
+suite leaves while it works, nor inside a hidden or system folder. Symbolic
+links are followed only to a file inside the inbox.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from watcher.settings import WatchSettings
+
+log = logging.getLogger(__name__)
+
+# Partial downloads and copies, editor and office lock files, and the litter
+# of macOS and Windows file sharing; matched case-insensitively against the name.
+TEMPORARY_PATTERNS = (
+    "*.part", "*.partial", "*.tmp", "*.temp", "*.crdownload", "*.download", "*.swp", "*~",
+    "~$*", ".~lock*", "._*", ".ds_store", "thumbs.db", "desktop.ini",
+)
+# Folders that file servers and operating systems keep for themselves.
+SYSTEM_FOLDERS = frozenset(
+    name.lower() for name in (
+        "$RECYCLE.BIN", "System Volume Information", "lost+found", "@eaDir", "#recycle",
+        "#snapshot", "__MACOSX", "RECYCLER",
+    )
+)
+
+
+class ServiceError(Exception):
+    """The watch service cannot start with these settings (layout, folders, options)."""
+
+
+def why_ignored(relative: PurePosixPath, *, patterns: tuple[str, ...], ignore: tuple[str, ...] = ()) -> str | None:
+    """Why a path relative to the inbox is not ours to read, or None when it is eligible."""
+    for folder in relative.parts[:-1]:
+        if folder.startswith(".") or folder.lower() in SYSTEM_FOLDERS:
+            return f"inside a hidden or system folder ({folder})"
+    name = relative.name.lower()
+    for pattern in TEMPORARY_PATTERNS + tuple(p.lower() for p in ignore):
+        if fnmatch.fnmatchcase(name, pattern):
+            return f"temporary, lock or ignored file (matches {pattern})"
+    if name.startswith("."):
+        return "hidden file"
+    if not any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns):
+        return "not an image name (see --patterns)"
+    return None
+
+
+def relative_name(inbox: Path, path: Path) -> PurePosixPath | None:
+    """The path relative to the inbox with '/' separators, or None when it lies outside."""
+    try:
+        return PurePosixPath(Path(os.path.abspath(path)).relative_to(inbox).as_posix())
+    except ValueError:
+        return None
+
+
+def link_escapes(inbox: Path, path: Path) -> bool:
+    """True when the path is, or lies under, a symbolic link that leads out of the inbox."""
+    try:
+        Path(os.path.realpath(path)).relative_to(inbox)
+    except ValueError:
+        return True
+    return False
+
+
+def scan(inbox: Path, *, recursive: bool) -> Iterator[Path]:
+    """Yield every file path under the inbox (top level only unless recursive), sorted.
+
+    Folders reached through symbolic links are never entered; hidden and
+    system folders are skipped here already, since nothing inside is ours.
+    """
+    for root, folders, files in os.walk(inbox, followlinks=False, onerror=_log_walk_error):
+        folders[:] = sorted(f for f in folders if recursive and not _skipped_folder(f))
+        for name in sorted(files):
+            yield Path(root) / name
+
+
+def _skipped_folder(name: str) -> bool:
+    return name.startswith(".") or name.lower() in SYSTEM_FOLDERS
+
+
+def _log_walk_error(error: OSError) -> None:
+    log.warning("cannot list %s: %s", error.filename, error.strerror or error)
+
+
+def check_layout(settings: WatchSettings) -> None:
+    """Refuse settings that would lose or recount files; raise ServiceError saying why."""
+    inbox = settings.inbox.resolve()
+    if not inbox.is_dir():
+        raise ServiceError(f"inbox {settings.inbox} is not a folder (create it, or mount the share)")
+    outputs = {"results file": settings.results, "processed folder": settings.processed_folder(),
+               "failed folder": settings.failed_folder()}
+    for what, path in outputs.items():
+        if path is not None and _is_within(path.resolve(), inbox):
+            raise ServiceError(f"the {what} {path} lies inside the inbox {inbox}; put it outside")
+    if not settings.patterns:
+        raise ServiceError("--patterns is empty: no file would ever be read")
+    if settings.after not in ("keep", "move", "delete"):
+        raise ServiceError(f"--after must be keep, move or delete, not {settings.after!r}")
+    if settings.settle_seconds < 0 or settings.rescan_interval_seconds <= 0:
+        raise ServiceError("--settle must be 0 or more and --rescan-interval more than 0 seconds")
+    if settings.poll_seconds is not None and settings.poll_seconds <= 0:
+        raise ServiceError("--poll must be more than 0 seconds")
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents

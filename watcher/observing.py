@@ -1,0 +1,173 @@
+"""Turn watchdog events into hints on a queue, and keep the observer alive.
+
+Events are hints, never the truth: the handler only puts (kind, path) on a
+queue, and the service decides what a path means. When the kernel drops
+events (an inotify queue overflow) or the observer dies (the inbox vanished,
+a share went away), the service is told to rescan, so nothing is missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+from pathlib import Path
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers.api import BaseObserver
+
+from watcher.inbox import ServiceError
+
+log = logging.getLogger(__name__)
+
+Hint = tuple[str, Path]  # kind ("created", "modified", "closed", "moved", "folder", "rescan"), path
+EVENT_TYPES = [FileCreatedEvent, FileMovedEvent, FileModifiedEvent, FileClosedEvent,
+               DirCreatedEvent, DirMovedEvent, DirDeletedEvent]  # all we listen to; keeps inotify quiet
+
+
+class HintHandler(FileSystemEventHandler):
+    """Put the path each useful event names on a queue; the worker thread does the rest."""
+
+    def __init__(self, hints: "queue.SimpleQueue[Hint]", *, recursive: bool) -> None:
+        self.hints = hints
+        self.recursive = recursive
+
+    def on_created(self, event: FileSystemEvent) -> None:
+        kind = "folder" if event.is_directory else "created"
+        if self.recursive or not event.is_directory:
+            self.hints.put((kind, Path(os.fsdecode(event.src_path))))
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        # Only the destination matters; an empty one means the file was moved out.
+        kind = "folder" if event.is_directory else "moved"
+        if event.dest_path and (self.recursive or not event.is_directory):
+            self.hints.put((kind, Path(os.fsdecode(event.dest_path))))
+
+    def on_modified(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self.hints.put(("modified", Path(os.fsdecode(event.src_path))))
+
+    def on_closed(self, event: FileSystemEvent) -> None:
+        self.hints.put(("closed", Path(os.fsdecode(event.src_path))))
+
+    def on_deleted(self, event: FileSystemEvent) -> None:
+        if event.is_directory:  # perhaps the inbox itself: let the health check look
+            self.hints.put(("rescan", Path(os.fsdecode(event.src_path))))
+
+
+class OverflowAlarm(logging.Handler):
+    """Watchdog reports a kernel event-queue overflow only in a log record; turn it into a rescan hint."""
+
+    def __init__(self, hints: "queue.SimpleQueue[Hint]", inbox: Path) -> None:
+        super().__init__(level=logging.WARNING)
+        self.hints = hints
+        self.inbox = inbox
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.hints.put(("rescan", self.inbox))
+
+
+def closes_reported(poll_seconds: float | None) -> bool:
+    """True when the observer will report writers closing files (inotify on Linux)."""
+    return poll_seconds is None and sys.platform.startswith("linux")
+
+
+def start_observer(inbox: Path, hints: "queue.SimpleQueue[Hint]", *, recursive: bool,
+                   poll_seconds: float | None) -> BaseObserver:
+    """Start a native observer, or a polling one for shares where native events never arrive."""
+    if poll_seconds is not None:
+        from watchdog.observers.polling import PollingObserver
+
+        observer: BaseObserver = PollingObserver(timeout=poll_seconds)
+    elif sys.platform.startswith("linux"):
+        from watchdog.observers.inotify import InotifyObserver
+
+        # Full events report a file moved in from outside the inbox as a move, not
+        # as a creation, so it is not held back waiting for a close that never comes.
+        observer = InotifyObserver(generate_full_events=True)
+    else:
+        from watchdog.observers import Observer
+
+        observer = Observer()
+    observer.schedule(HintHandler(hints, recursive=recursive), str(inbox), recursive=recursive,
+                      event_filter=EVENT_TYPES)
+    observer.start()
+    return observer
+
+
+def is_healthy(observer: BaseObserver) -> bool:
+    """True while the observer thread and every emitter it started are alive."""
+    return observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters)
+
+
+def stop_observer(observer: BaseObserver | None) -> None:
+    """Stop the observer and wait for its threads."""
+    if observer is None:
+        return
+    try:
+        observer.stop()
+        if observer.is_alive():
+            observer.join(timeout=3.0)
+    except Exception:  # a dead observer may fail to stop; it is gone either way
+        log.debug("stopping the observer failed", exc_info=True)
+
+
+class Observation:
+    """The observer and its upkeep: started before the backlog scan, restarted whenever it dies."""
+
+    def __init__(self, inbox: Path, hints: "queue.SimpleQueue[Hint]", *, recursive: bool,
+                 poll_seconds: float | None) -> None:
+        self.inbox = inbox
+        self.hints = hints
+        self.recursive = recursive
+        self.poll_seconds = poll_seconds
+        self.observer: BaseObserver | None = None
+        self.alarm = OverflowAlarm(hints, inbox)
+        self.inbox_missing = False
+
+    def start(self) -> None:
+        """Start watching; raise ServiceError when the inbox cannot be watched at all."""
+        logging.getLogger("watchdog").addHandler(self.alarm)
+        try:
+            self.observer = start_observer(self.inbox, self.hints, recursive=self.recursive,
+                                           poll_seconds=self.poll_seconds)
+        except OSError as exc:
+            raise ServiceError(f"cannot watch {self.inbox}: {exc.strerror or exc} (on Linux, raise "
+                               "fs.inotify.max_user_watches, or use --poll)") from exc
+
+    def heal(self) -> bool:
+        """Restart a dead observer (inbox deleted and back, share remounted); True when a rescan is due."""
+        if self.observer is not None and is_healthy(self.observer):
+            return False
+        stop_observer(self.observer)
+        self.observer = None
+        if not self.inbox.is_dir():
+            if not self.inbox_missing:
+                log.error("the inbox %s is gone; waiting for it to come back", self.inbox)
+            self.inbox_missing = True
+            return False
+        log.warning("the file-system observer stopped; restarting it and rescanning")
+        self.inbox_missing = False
+        try:
+            self.start()
+        except ServiceError as exc:
+            log.error("%s; relying on rescans until it works", exc)
+        return True
+
+    def stop(self) -> None:
+        """Stop the observer and stop listening for overflow reports."""
+        stop_observer(self.observer)
+        self.observer = None
+        logging.getLogger("watchdog").removeHandler(self.alarm)
