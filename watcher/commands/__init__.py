@@ -4,8 +4,29 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
+
+# Options several commands share, declared once so their help and variables agree.
+ModelOption = Annotated[
+    Optional[Path],
+    typer.Option(help="A .keras or .h5 model. Default: the model shipped with digitwatch.",
+                 envvar="DIGITWATCH_MODEL", dir_okay=False),
+]
+DataOption = Annotated[
+    Optional[Path],
+    typer.Option(help="MNIST as a Keras-layout .npz or a folder of the four IDX files (plain or .gz). "
+                      "Default: download with Keras (needs the internet once).",
+                 envvar="DIGITWATCH_DATA", exists=True),
+]
+NeutraliseOption = Annotated[
+    bool,
+    typer.Option("--neutralise-formulas/--keep-formulas",
+                 help="Prefix file names starting with = + - @ tab or CR with ' so spreadsheets show them as text.",
+                 envvar="DIGITWATCH_NEUTRALISE_FORMULAS"),
+]
 
 
 def fail(message: str, *, code: int = 1) -> typer.Exit:

@@ -9,7 +9,7 @@ import typer
 
 from watcher.batch import InputError, classify
 from watcher.classifier import ModelError
-from watcher.commands import configure_logging, fail
+from watcher.commands import ModelOption, NeutraliseOption, configure_logging, fail
 from watcher.results import ResultsError
 from watcher.settings import ClassifySettings
 
@@ -21,17 +21,8 @@ def classify_command(
         typer.Option(help="Append rows to this CSV (header written once). Default: print CSV to stdout.",
                      envvar="DIGITWATCH_RESULTS", dir_okay=False),
     ] = None,
-    model: Annotated[
-        Optional[Path],
-        typer.Option(help="A .keras or .h5 model. Default: the model shipped with digitwatch.",
-                     envvar="DIGITWATCH_MODEL", dir_okay=False),
-    ] = None,
-    neutralise_formulas: Annotated[
-        bool,
-        typer.Option("--neutralise-formulas/--keep-formulas",
-                     help="Prefix file names starting with = + - @ tab or CR with ' so spreadsheets show them as text.",
-                     envvar="DIGITWATCH_NEUTRALISE_FORMULAS"),
-    ] = True,
+    model: ModelOption = None,
+    neutralise_formulas: NeutraliseOption = True,
 ) -> None:
     """Classify image files and folders once; one CSV row per file."""
     configure_logging("WARNING" if results is None else "INFO")

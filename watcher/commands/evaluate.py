@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
 
 import typer
 
 from watcher.classifier import ModelError
-from watcher.commands import configure_logging, fail
+from watcher.commands import DataOption, ModelOption, configure_logging, fail
 
 
 def evaluate_command(
-    data: Annotated[
-        Optional[Path],
-        typer.Option(help="MNIST as a Keras-layout .npz or a folder of IDX files. Default: download with Keras.",
-                     envvar="DIGITWATCH_DATA", exists=True),
-    ] = None,
-    model: Annotated[
-        Optional[Path],
-        typer.Option(help="A .keras or .h5 model. Default: the model shipped with digitwatch.",
-                     envvar="DIGITWATCH_MODEL", dir_okay=False),
-    ] = None,
+    data: DataOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Report a model's accuracy and calibration on the 10,000 MNIST test digits."""
     from train.data import DataError

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from train import DEFAULT_EPOCHS, DEFAULT_NEGATIVES
-from watcher.commands import configure_logging, fail
+from watcher.commands import DataOption, configure_logging, fail
 
 DEFAULT_OUTPUT = Path("models") / "digitwatch.keras"
 
 
 def train_command(
-    data: Annotated[
-        Optional[Path],
-        typer.Option(help="MNIST as a Keras-layout .npz or a folder of IDX files (plain or .gz). "
-                          "Default: download with Keras (needs the internet once).",
-                     envvar="DIGITWATCH_DATA", exists=True),
-    ] = None,
+    data: DataOption = None,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training data.")] = DEFAULT_EPOCHS,
     output: Annotated[
         Path, typer.Option(help="Where to write the .keras model; metadata, metrics and plots go beside it.",

@@ -13,7 +13,7 @@ import typer
 
 from watcher import service
 from watcher.classifier import ModelError
-from watcher.commands import fail
+from watcher.commands import ModelOption, NeutraliseOption, fail
 from watcher.logs import configure_service_logging
 from watcher.results import ResultsError
 from watcher.settings import DEFAULT_INBOX, DEFAULT_RESULTS, IMAGE_PATTERNS, WatchSettings
@@ -52,11 +52,7 @@ def watch_command(
         typer.Option(help="Results CSV, also the ledger of what is done; must lie outside the inbox.",
                      envvar="DIGITWATCH_RESULTS", dir_okay=False),
     ] = DEFAULT_RESULTS,
-    model: Annotated[
-        Optional[Path],
-        typer.Option(help="A .keras or .h5 model. Default: the model shipped with digitwatch.",
-                     envvar="DIGITWATCH_MODEL", dir_okay=False),
-    ] = None,
+    model: ModelOption = None,
     patterns: Annotated[
         str,
         typer.Option(help="Comma-separated name patterns of images to read (case-insensitive).",
@@ -107,12 +103,7 @@ def watch_command(
         typer.Option("--once", help="Process the files already in the inbox, then exit (for cron).",
                      envvar="DIGITWATCH_ONCE"),
     ] = False,
-    neutralise_formulas: Annotated[
-        bool,
-        typer.Option("--neutralise-formulas/--keep-formulas",
-                     help="Prefix file names starting with = + - @ tab or CR with ' so spreadsheets show them as text.",
-                     envvar="DIGITWATCH_NEUTRALISE_FORMULAS"),
-    ] = True,
+    neutralise_formulas: NeutraliseOption = True,
     log_level: Annotated[
         LogLevel,
         typer.Option(help="Least important log level shown.", envvar="DIGITWATCH_LOG_LEVEL", case_sensitive=False),
