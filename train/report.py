@@ -39,7 +39,7 @@ def plot_curves(history: dict[str, list[float]], path: Path) -> None:
     """Accuracy and loss per epoch, training against validation."""
     epochs = np.arange(1, len(history["accuracy"]) + 1)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(epochs, history["accuracy"], label="accuracy (augmented train)")
+    left.plot(epochs, history["accuracy"], label="accuracy (augmented train; non-digits count as misses)")
     left.plot(epochs, history["val_accuracy"], label="val_accuracy")
     left.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     left.legend()
