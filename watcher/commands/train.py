@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -33,7 +34,11 @@ def train_command(
     if output.suffix != ".keras":
         raise fail(f"--output must end in .keras, got {output}")
     configure_logging()
-    settings = TrainSettings(output=output, data=data, epochs=epochs, seed=seed, augment=augment, negatives=negatives)
+    # A live progress bar on a terminal; one line per epoch in a log file or CI.
+    verbose = 1 if sys.stdout.isatty() else 2
+    settings = TrainSettings(
+        output=output, data=data, epochs=epochs, seed=seed, augment=augment, negatives=negatives, verbose=verbose
+    )
     try:
         result = train(settings)
     except DataError as exc:
