@@ -14,6 +14,7 @@ import numpy as np
 
 from train import DEFAULT_EPOCHS, DEFAULT_NEGATIVES, calibrate, report
 from train.data import Dataset, load_mnist
+from train.export import export_litert
 from watcher import __version__, imaging
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def train(settings: TrainSettings) -> TrainResult:
 
     settings.output.parent.mkdir(parents=True, exist_ok=True)
     model.save(settings.output)
+    export_litert(settings.output)  # NAME.tflite beside it: served without importing TensorFlow
     paths = report.artifact_paths(settings.output)
     metadata = _metadata(dataset, settings, test_accuracy, calibration, seconds)
     report.write_json(paths["metadata"], metadata)
@@ -140,6 +142,7 @@ def _fit(x_fit, y_fit, x_val, y_val, settings: TrainSettings):
             validation_data=(x_val, _one_hot(y_val)),
             epochs=settings.epochs,
             callbacks=[checkpoint],
+            shuffle=False,  # the stream is already shuffled with the seed
             verbose=settings.verbose,
         )
         model.load_weights(best)

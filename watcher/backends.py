@@ -11,6 +11,7 @@ or .h5, or one retrained without re-exporting) runs through Keras.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import sys
@@ -74,6 +75,9 @@ def litert_twin(model_path: Path) -> Path | None:
     """NAME.tflite beside NAME.keras when it was exported from this very file, else None."""
     twin = model_path.with_suffix(LITERT_SUFFIX)
     if not twin.is_file():
+        return None
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        log.info("%s not used: LiteRT (ai-edge-litert) is not installed on this platform", twin.name)
         return None
     recorded = read_source_digest(twin)
     if recorded != file_sha256(model_path):

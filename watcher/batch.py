@@ -84,10 +84,12 @@ def collect_files(paths: tuple[Path, ...], patterns: tuple[str, ...]) -> Iterato
         if given.is_file():
             yield given, str(given)
         elif given.is_dir():
-            for found in sorted(given.rglob("*")):
-                relative = found.relative_to(given)
-                if found.is_file() and is_image_name(found.name, patterns) and not _hidden(relative):
-                    yield found, relative.as_posix()
+            base = len(given.parts)
+            # Sorting on the parts tuples orders as Path does, several times faster for 10,000 files.
+            for found in sorted(given.rglob("*"), key=lambda path: path.parts):
+                relative = found.parts[base:]
+                if is_image_name(found.name, patterns) and not _hidden(relative) and found.is_file():
+                    yield found, "/".join(relative)
         else:
             raise InputError(f"no such file or folder: {given}")
 
@@ -98,5 +100,5 @@ def is_image_name(name: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in patterns)
 
 
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
+def _hidden(parts: tuple[str, ...]) -> bool:
+    return any(part.startswith(".") for part in parts)

@@ -9,18 +9,29 @@ which TensorFlow (a bring-your-own Keras model) has started threads is unsafe.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import time
 from collections import deque
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from watcher.imaging import Prepared, prepare_file
+from watcher.loading import ImageError
 
 log = logging.getLogger(__name__)
+
+try:
+    _LIBC = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
+except OSError:  # musl and other C libraries have no malloc_trim
+    _LIBC = None
 
 MIN_PARALLEL = 200  # files: fewer are prepared in this process; starting workers costs ~0.5 s of CPU
 TASK_FILES = 32  # files per task sent to a worker: amortises the hand-over, keeps the cores evenly loaded
@@ -39,21 +50,57 @@ def available_cores() -> int:
 
 
 def prepare_files(paths: Sequence[Path]) -> list[Prepared]:
-    """Prepare files one after another (what each worker runs on its task)."""
-    return [prepare_file(path) for path in paths]
+    """Prepare files one after another (what each worker runs on its task), then give back freed memory."""
+    prepared = [prepare_safely(path) for path in paths]
+    release_free_memory()
+    return prepared
+
+
+def release_free_memory() -> None:
+    """Return the heap's free pages to the system (glibc; a no-op elsewhere), in about a millisecond.
+
+    glibc raises its mmap threshold once a large block is freed, so the arrays of
+    later images come from the heap, which then holds on to every page it ever
+    used: without this, a service's memory grew from 144 to 540 MB over 10,000
+    scans. Trimming after every few dozen files keeps it flat at no measurable
+    cost; a fixed mmap threshold instead cost 30-40% of the decoding speed.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def prepare_safely(path: Path) -> Prepared:
+    """`prepare_file`, with any unexpected exception turned into that file's error row."""
+    try:
+        return prepare_file(path)
+    except Exception as exc:  # imaging promises not to raise; a bug must cost one row, never a batch
+        log.exception("unexpected error reading %s", path)
+        return Prepared(sha256="", error=ImageError(f"internal error: {exc.__class__.__name__}: {exc}"))
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches the whole process group; the parent decides when its workers stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class PreparePool:
-    """Worker processes that prepare files; use as a context manager, or call close()."""
+    """Worker processes that prepare files; use as a context manager, or call close().
+
+    Workers start with the first task, not before; a long-running caller (the
+    service) can stop them once idle with `stop_if_idle`, and the next task
+    starts them again, so memory at light load is the main process's alone.
+    """
 
     def __init__(self, workers: int) -> None:
         for name, value in WORKER_ENV.items():
             os.environ.setdefault(name, value)  # read by numpy as each worker imports it
-        context = multiprocessing.get_context("forkserver")
+        self._context = multiprocessing.get_context("forkserver")
         # Imported once in the server, so each forked worker starts with them in memory.
-        context.set_forkserver_preload(["__main__", "watcher.imaging"])
+        self._context.set_forkserver_preload(["__main__", "watcher.imaging"])
         self.workers = workers
-        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self.broken = False
+        self._executor: ProcessPoolExecutor | None = None
+        self._last_used = time.monotonic()
 
     def __enter__(self) -> "PreparePool":
         return self
@@ -63,36 +110,66 @@ class PreparePool:
 
     def close(self) -> None:
         """Stop the workers (pending tasks are cancelled)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def stop_if_idle(self, idle_seconds: float) -> None:
+        """Stop the workers when no task was handed out for `idle_seconds`; they restart on demand."""
+        if self._executor is not None and time.monotonic() - self._last_used > idle_seconds:
+            log.info("stopping %d idle decode workers", self.workers)
+            self.close()
 
     def prepare(self, paths: Sequence[Path]) -> Iterator[Prepared]:
-        """Prepared files in the order of `paths`; the first tasks are handed out now, not at first use."""
+        """Prepared files in the order of `paths`; the first tasks are handed out now, not at first use.
+
+        If the pool breaks (a worker crashed, or could not start), the files
+        not yet prepared are prepared in this process instead: slower, same rows.
+        """
         tasks = deque(paths[start : start + TASK_FILES] for start in range(0, len(paths), TASK_FILES))
-        pending: deque[tuple[Sequence[Path], Future]] = deque()
+        pending: deque[tuple[Sequence[Path], Future | None]] = deque()
 
         def top_up() -> None:
             while tasks and len(pending) < TASKS_AHEAD * self.workers:
                 task = tasks.popleft()
-                pending.append((task, self._executor.submit(prepare_files, task)))
+                pending.append((task, None if self.broken else self._submit(task)))
 
         top_up()
         return self._in_order(pending, top_up)
 
+    def _submit(self, task: Sequence[Path]) -> Future | None:
+        self._last_used = time.monotonic()
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context,
+                                                 initializer=_ignore_interrupts)
+        try:
+            return self._executor.submit(prepare_files, task)
+        except BrokenProcessPool as exc:
+            self._break(exc)
+            return None
+
     def _in_order(self, pending: deque, top_up: Callable[[], None]) -> Iterator[Prepared]:
         while pending:
-            results = self._result(*pending.popleft())
+            task, future = pending.popleft()
+            results = self._result(task, future)
             top_up()
             yield from results
 
-    @staticmethod
-    def _result(task: Sequence[Path], future: Future) -> list[Prepared]:
-        """A task's results; if its worker died (a crash in a decoder), prepare it here instead."""
-        try:
-            return future.result()
-        except Exception as exc:
-            log.warning("a worker failed on %d files (%s: %s); preparing them in this process",
-                        len(task), exc.__class__.__name__, exc)
-            return prepare_files(task)
+    def _result(self, task: Sequence[Path], future: Future | None) -> list[Prepared]:
+        """A task's results, from its worker or, when the pool is broken, prepared here."""
+        if future is not None:
+            try:
+                results = future.result()
+                self._last_used = time.monotonic()
+                return results
+            except BrokenProcessPool as exc:
+                self._break(exc)
+        return prepare_files(task)
+
+    def _break(self, exc: BaseException) -> None:
+        if not self.broken:
+            log.warning("decode workers failed (%s); preparing the remaining files in this process", exc)
+        self.broken = True
 
 
 @contextmanager
@@ -101,7 +178,7 @@ def prepared_in_order(paths: Sequence[Path], *, workers: int | None = None) -> I
     files and cores (started at once, so they warm up while the caller loads its model), else here."""
     workers = available_cores() if workers is None else workers
     if workers <= 1 or len(paths) < MIN_PARALLEL:
-        yield (prepare_file(path) for path in paths)
+        yield (prepare_safely(path) for path in paths)
         return
     with PreparePool(workers) as pool:
         yield pool.prepare(paths)
