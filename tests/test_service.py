@@ -120,8 +120,20 @@ def test_file_open_for_writing_waits_for_its_close_event(tmp_path):
     tracker.take_ready(1.2, limit=10)
     assert tracker.take_ready(3.0, limit=10)[0] == []  # quiet, but its writer has not closed it
     tracker.nominate(path, "closed", now=3.0)
-    assert tracker.take_ready(3.05, limit=10)[0] == []  # closed, but not yet quiet for `settle`
-    assert len(tracker.take_ready(3.2, limit=10)[0]) == 1
+    assert len(tracker.take_ready(3.0, limit=10)[0]) == 1  # closed by its writer: no settle wait
+
+
+def test_file_written_again_after_its_close_waits_for_settle(tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x")
+    tracker = StabilityTracker(settle=0.1, closes_reported=True)
+    tracker.nominate(path, "closed", now=1.0)
+    tracker.nominate(path, "modified", now=1.01)
+    tracker.nominate(path, "closed", now=1.02)
+    tracker.nominate(path, "created", now=1.03)  # e.g. replaced by a rename: no close follows
+    assert tracker.take_ready(1.05, limit=10)[0] == []  # the last event was no close: settle applies
+    tracker.take_ready(1.2, limit=10)
+    assert len(tracker.take_ready(1.4, limit=10)[0]) == 1
 
 
 def test_lost_close_event_is_covered_by_the_grace_period(tmp_path):

@@ -15,12 +15,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Iterator
 
 from watcher.classifier import Classifier, Prediction
 from watcher.disposal import Disposer
-from watcher.imaging import Prepared, prepare_file
-from watcher.loading import ImageError
+from watcher.imaging import Prepared
 from watcher.logs import decision
+from watcher.parallel import PreparePool, prepare_safely, release_free_memory
 from watcher.results import ResultRow, ResultsFile
 from watcher.stability import Candidate, Signature, StabilityTracker, signature_of
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10  # decode failures tolerated while a file may still be growing
 MIN_RETRY_WINDOW = 3.0  # seconds: a file changed more recently than this may still be growing
+PARALLEL_FROM = 8  # files in a batch: fewer are read in this thread, quicker than handing them to workers
 
 
 @dataclass
@@ -53,7 +55,8 @@ class Processor:
     """Turns batches of stable files into durable rows, then applies --after."""
 
     def __init__(self, *, classifier: Classifier, sink: ResultsFile, ledger: dict[str, set[str]],
-                 tracker: StabilityTracker, disposer: Disposer, settle: float) -> None:
+                 tracker: StabilityTracker, disposer: Disposer, settle: float,
+                 pool: PreparePool | None = None) -> None:
         self.classifier = classifier
         self.sink = sink
         self.ledger = ledger
@@ -62,6 +65,7 @@ class Processor:
         self.retry_window = max(MIN_RETRY_WINDOW, 4 * settle)
         self.known: dict[str, Signature] = {}  # files recorded and kept, so rescans need not reread them
         self.counts = Counts()
+        self.pool = pool  # decode workers for large batches; None: every file is read in this thread
 
     def is_known(self, name: str, stat: os.stat_result) -> bool:
         """True when this exact file (same size, times, inode) was already recorded and kept."""
@@ -75,10 +79,11 @@ class Processor:
     def process(self, batch: list[Job], stop: threading.Event) -> None:
         """Read the batch (stopping early if asked), classify it in one go, record and dispose."""
         jobs = []
-        for job in batch:
+        for job, prepared in zip(batch, self._prepare([job.candidate.path for job in batch])):
             if stop.is_set():
                 break  # stop taking new files; the unread ones are found again on the next start
-            if self._read(job):
+            job.prepared = prepared
+            if self._needs_row(job):
                 jobs.append(job)
         if not jobs:
             return
@@ -88,15 +93,17 @@ class Processor:
                           for job, p in zip(jobs, predictions)])
         for job, prediction in zip(jobs, predictions):
             self._after_row(job, prediction)
+        release_free_memory()  # decoded pages go back to the system, so memory stays flat
 
-    def _read(self, job: Job) -> bool:
-        """Prepare one file; False when it needs no row now (vanished, retried or already recorded)."""
+    def _prepare(self, paths: list) -> Iterator[Prepared]:
+        """Read and normalise the files, in order: in the decode workers when the batch is large."""
+        if self.pool is None or len(paths) < PARALLEL_FROM:
+            return (prepare_safely(path) for path in paths)
+        return self.pool.prepare(paths)
+
+    def _needs_row(self, job: Job) -> bool:
+        """False when a prepared file needs no row now (vanished, retried or already recorded)."""
         name = str(job.name)
-        try:
-            job.prepared = prepare_file(job.candidate.path)
-        except Exception as exc:  # imaging promises not to raise, but a bug must not stop the service
-            log.exception("unexpected error reading %s", name)
-            job.prepared = Prepared(sha256="", error=ImageError(f"internal error: {exc.__class__.__name__}: {exc}"))
         if job.prepared.error is not None and not os.path.lexists(job.candidate.path):
             decision(log, logging.INFO, "vanished", name, "%s vanished before it could be read; no row")
             return False

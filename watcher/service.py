@@ -27,6 +27,7 @@ from watcher.classifier import Classifier
 from watcher.disposal import Disposer
 from watcher.inbox import ServiceError, check_layout, link_escapes, relative_name, scan, why_ignored
 from watcher.logs import decision
+from watcher.parallel import PreparePool, available_cores
 from watcher.processing import Counts, Job, Processor
 from watcher.results import ResultsFile, check_results_header, read_ledger
 from watcher.settings import WatchSettings
@@ -40,6 +41,7 @@ BATCH_LIMIT = 256  # files per micro-batch: one model call, and a short wait whe
 TICK = 0.05  # seconds the worker waits for hints before looking at stability and the stop event
 HEALTH_INTERVAL = 5.0  # seconds between checks that the observer is still alive
 IGNORED_MEMORY = 10_000  # names whose "ignored" decision is not logged again
+WORKERS_IDLE = 30.0  # seconds without a large batch after which the decode workers stop (memory)
 
 
 def run(settings: WatchSettings, *, stop: threading.Event | None = None,
@@ -48,16 +50,26 @@ def run(settings: WatchSettings, *, stop: threading.Event | None = None,
     stop = stop or threading.Event()
     check_layout(settings)
     check_results_header(settings.results)
-    with _stop_on_signals(stop):
+    with _stop_on_signals(stop), _decode_workers() as pool:
         classifier = classifier or Classifier(settings.model)  # before anything is read or written
         if stop.is_set():
             return Counts()
         # Opening repairs a partial last line; only then is the ledger read back.
         with ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) as sink:
             service = Service(settings, stop=stop, classifier=classifier, sink=sink,
-                              ledger=read_ledger(settings.results))
+                              ledger=read_ledger(settings.results), pool=pool)
             service.run()
             return service.processor.counts
+
+
+@contextmanager
+def _decode_workers() -> Iterator[PreparePool | None]:
+    """One decode worker per core for large batches (started at the first one); none on one core."""
+    if available_cores() < 2:
+        yield None
+        return
+    with PreparePool(available_cores()) as pool:
+        yield pool
 
 
 @contextmanager
@@ -83,7 +95,7 @@ class Service:
     """The worker loop and the state it owns: hints, tracker, observer, schedules."""
 
     def __init__(self, settings: WatchSettings, *, stop: threading.Event, classifier: Classifier,
-                 sink: ResultsFile, ledger: dict[str, set[str]]) -> None:
+                 sink: ResultsFile, ledger: dict[str, set[str]], pool: PreparePool | None = None) -> None:
         self.settings = settings
         self.stop = stop
         self.inbox = settings.inbox.resolve()
@@ -91,7 +103,7 @@ class Service:
         closes = not settings.once and observing.closes_reported(settings.poll_seconds)
         self.tracker = StabilityTracker(settle=settings.settle_seconds, closes_reported=closes)
         self.processor = Processor(classifier=classifier, sink=sink, ledger=ledger, tracker=self.tracker,
-                                   disposer=Disposer(settings), settle=settings.settle_seconds)
+                                   disposer=Disposer(settings), settle=settings.settle_seconds, pool=pool)
         self.observation = observing.Observation(self.inbox, self.hints, recursive=settings.recursive,
                                                  poll_seconds=settings.poll_seconds)
         self.ignored: OrderedDict[str, None] = OrderedDict()
@@ -139,6 +151,8 @@ class Service:
         if ready:
             jobs = [Job(candidate=c, name=relative_name(self.inbox, c.path)) for c in ready]
             self.processor.process(jobs, self.stop)
+        elif self.processor.pool is not None:
+            self.processor.pool.stop_if_idle(WORKERS_IDLE)
         if now >= self.next_summary:
             self._summary()
             self.next_summary = now + self.settings.summary_interval_seconds

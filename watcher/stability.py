@@ -36,6 +36,7 @@ class Candidate:
     open_for_write: bool = False  # written to, and no close event yet
     not_before: float = 0.0  # monotonic seconds: retried files wait until then
     attempts: int = 0  # reads that failed to decode while the file may have been growing
+    closed: bool = False  # the last event was its writer closing it: no settle wait needed
     stat: os.stat_result | None = field(default=None, repr=False)
 
 
@@ -73,6 +74,7 @@ class StabilityTracker:
             candidate.open_for_write = self.closes_reported
         elif kind in ("created", "closed", "moved"):
             candidate.open_for_write = False
+        candidate.closed = kind == "closed"
         return is_new
 
     def retry_later(self, candidate: Candidate, now: float) -> None:
@@ -89,7 +91,7 @@ class StabilityTracker:
         for path, candidate in list(self._candidates.items()):
             if len(ready) >= limit:
                 break
-            if now < candidate.not_before or now - candidate.last_event < self.settle:
+            if now < candidate.not_before or now - candidate.last_event < self._settle_for(candidate):
                 continue
             try:
                 stat = os.stat(path)
@@ -102,6 +104,10 @@ class StabilityTracker:
                 ready.append(self._candidates.pop(path))
         return ready, vanished
 
+    def _settle_for(self, candidate: Candidate) -> float:
+        """No wait for a file its writer has just closed (inotify says so); `settle` for any other."""
+        return 0.0 if candidate.closed and not candidate.attempts else self.settle
+
     def _is_quiet(self, candidate: Candidate, stat: os.stat_result, now: float) -> bool:
         """Unchanged for `settle` seconds, and closed by its writer (or quiet for OPEN_GRACE)."""
         signature = signature_of(stat)
@@ -109,9 +115,9 @@ class StabilityTracker:
             candidate.signature, candidate.unchanged_since = signature, now
             # A backlog file whose own change time is old enough is quiet already.
             age = time.time() - max(stat.st_mtime, stat.st_ctime)
-            if age < self.settle or candidate.attempts:
+            if age < self._settle_for(candidate) or candidate.attempts:
                 return False
-        elif now - candidate.unchanged_since < self.settle:
+        elif now - candidate.unchanged_since < self._settle_for(candidate):
             return False
         if candidate.open_for_write and now - candidate.last_event < OPEN_GRACE:
             return False
