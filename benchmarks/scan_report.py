@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from watcher.imaging import ImageError, load_image, normalise_array
+from watcher.imaging import normalise_file
+from watcher.loading import ImageError, load_image
 
 FLAGGED = ("uncertain", "no_digit")
 SHEET_LIMIT = 32  # renderings per contact sheet
@@ -191,7 +192,7 @@ def _tile_pictures(path: Path) -> tuple[Image.Image, Image.Image]:
     original = Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8)).convert("RGB")
     original.thumbnail((TILE, TILE))
     try:
-        digit = normalise_array(pixels)
+        digit = normalise_file(path)
         normalised = Image.fromarray((digit * 255).astype(np.uint8)).resize((TILE, TILE), Image.Resampling.NEAREST)
     except ImageError as exc:
         normalised = Image.new("L", (TILE, TILE), 60)

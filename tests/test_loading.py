@@ -222,6 +222,41 @@ def test_gif_transparent_background_becomes_white_paper(tmp_path, scan):
 # --- EXIF orientation and multi-frame files ---------------------------------------------------
 
 # What to do to an upright image to get the pixels a camera stores with each Orientation tag.
+@pytest.mark.parametrize(("suffix", "mode", "opened_as", "tolerance"), FORMAT_MODES, ids=lambda v: str(v))
+def test_reading_reduced_averages_the_full_image_in_every_format_and_mode(tmp_path, scan, suffix, mode, opened_as,
+                                                                          tolerance):
+    big = np.kron(scan, np.ones((9, 7), np.uint8))  # 252x196: reduced by 2 to fit 160 pixels
+    path = saved(as_mode(big, mode), tmp_path / f"digit.{suffix}")
+    pixels = load_image(path, max_side=160)
+    assert_loaded(pixels, (126, 98))
+    averaged = big.reshape(126, 2, 98, 2).mean(axis=(1, 3)) / 255.0
+    assert np.abs(grey(pixels) - averaged).mean() < tolerance
+
+
+@pytest.mark.parametrize(("shape", "max_side", "expected"), [
+    ((700, 450), 160, (140, 90)),  # factor 5: JPEG decodes at 1/4, then the rest by area
+    ((640, 480), 160, (160, 120)),  # factor 4: JPEG decodes at 1/4 directly
+    ((300, 200), 400, (300, 200)),  # small enough: read in full
+])
+def test_jpeg_read_reduced_has_the_size_of_a_whole_factor(tmp_path, shape, max_side, expected):
+    width, height = shape
+    ramp = np.tile(np.linspace(0, 255, width, dtype=np.float32), (height, 1)).astype(np.uint8)
+    path = saved(Image.fromarray(ramp), tmp_path / "ramp.jpg", quality=95)
+    pixels = load_image(path, max_side=max_side)
+    assert pixels.shape == expected[::-1]
+    columns = np.linspace(0, 1, expected[0])
+    assert np.abs(pixels.mean(axis=0) - columns).max() < 0.03  # still the same ramp, not cropped or shifted
+
+
+def test_reduced_alpha_is_averaged_premultiplied(tmp_path):
+    rgba = np.zeros((200, 200, 4), np.uint8)  # clear and black everywhere...
+    rgba[:, 100:] = (255, 255, 255, 255)  # ...but an opaque white right half
+    pixels = load_image(saved(Image.fromarray(rgba), tmp_path / "half.png"), max_side=50)
+    assert pixels.shape == (50, 50)
+    # Clear black must not darken the white half's edge: all white paper, nothing to read as ink.
+    assert pixels.min() > 0.99
+
+
 STORED_FOR_ORIENTATION = {
     1: lambda a: a,
     2: np.fliplr,
@@ -244,6 +279,7 @@ def test_exif_orientation_is_applied(tmp_path, scan, orientation):
     pixels = load_image(path)
     assert pixels.shape == (28, 40)
     assert np.abs(pixels - upright / 255.0).mean() < 0.02
+    assert load_image(path, max_side=20).shape == (14, 20)  # reduced upright, not as stored
 
 
 @pytest.mark.parametrize("suffix", ["gif", "tif", "png", "webp"])

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from watcher.ink import Ink, find_ink
-from watcher.loading import ImageError, decode_image, load_image, read_image_bytes
+from watcher.loading import ImageError, decode_reduced, read_image_bytes
 
 # Bump whenever the pixels this module produces change; models record it.
 NORMALISATION_VERSION = 1
@@ -26,7 +26,9 @@ NORMALISATION_VERSION = 1
 OUTPUT_SIZE = 28  # pixels, MNIST field
 DIGIT_BOX = 20  # pixels, longest side of the digit inside the field
 CROP_LEVEL = 0.1  # ink strength that counts for the crop: faint edges in, blur and fringe out
-WORKING_SIDE = 1024  # pixels: larger images are reduced first; a digit needs far less
+ANALYSIS_SIDE = 160  # pixels: files are first read reduced to this (see `normalise_image`)
+WORKING_SIDE = 1024  # pixels: the most a file is read at, and the size arrays are reduced to
+MIN_DIGIT_SIDE = 2 * DIGIT_BOX  # pixels: a digit found smaller than this is read again at a finer scale
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ class Prepared:
 
 
 def normalise_file(path: str | os.PathLike[str]) -> np.ndarray:
-    """Load an image file and return the model's 28x28 float32 input (see `normalise_array`)."""
-    return normalise_array(load_image(path))
+    """Load an image file and return the model's 28x28 float32 input (see `normalise_image`)."""
+    return normalise_image(read_image_bytes(path))
 
 
 def prepare_file(path: str | os.PathLike[str]) -> Prepared:
@@ -51,9 +53,33 @@ def prepare_file(path: str | os.PathLike[str]) -> Prepared:
         return Prepared(sha256="", error=exc)
     sha256 = hashlib.sha256(data).hexdigest()
     try:
-        return Prepared(sha256=sha256, digit=normalise_array(decode_image(data)))
+        return Prepared(sha256=sha256, digit=normalise_image(data))
     except ImageError as exc:
         return Prepared(sha256=sha256, error=exc)
+
+
+def normalise_image(data: bytes) -> np.ndarray:
+    """Decode an image file's bytes and return the model's 28x28 float32 input.
+
+    A page is first read reduced to ANALYSIS_SIDE pixels: finding the ink costs
+    in proportion to the pixels, and a digit filling a good part of the page
+    keeps far more than the 20 pixels it ends up with. When the digit found is
+    smaller than MIN_DIGIT_SIDE (a small digit on a large page), the file is
+    read again just finely enough, up to WORKING_SIDE. (Whether there is ink
+    at all is judged by shares of the page, the same at any scale: a digit
+    must cover about a sixth of the page's side to be found, read finely or not.)
+    """
+    side = ANALYSIS_SIDE
+    while True:
+        pixels, full_side = decode_reduced(data, max_side=side)
+        crop = _crop_to_ink(find_ink(pixels))
+        reduced_by = full_side / max(pixels.shape[:2])
+        # The whole reduction factor that would give the digit MIN_DIGIT_SIDE pixels or more.
+        enough = max(1, int(reduced_by * max(crop.shape) / MIN_DIGIT_SIDE))
+        finer = min(WORKING_SIDE, -(-full_side // enough))
+        if max(crop.shape) >= MIN_DIGIT_SIDE or enough >= round(reduced_by) or finer <= side:
+            return _centre_by_mass(_scale_to_box(crop))
+        side = finer
 
 
 def normalise_array(pixels: np.ndarray) -> np.ndarray:

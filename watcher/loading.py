@@ -20,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
 MAX_BYTES = 50 * 1024 * 1024  # refuse larger files without reading them
+ORIENTATION = 0x0112  # the EXIF tag saying how the camera was held
 
 
 class ImageError(Exception):
@@ -57,18 +58,25 @@ def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
     return data
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+def load_image(path: str | os.PathLike[str], *, max_side: int | None = None) -> np.ndarray:
     """Read an image file as a float32 array in [0, 1], HxW (grey) or HxWx3 (colour).
 
     Applies EXIF orientation, takes the first frame, composites alpha onto white
     and scales 16-bit and float data by their range instead of clipping them.
-    Raises ImageError with a reason for anything unreadable.
+    With `max_side`, a larger image is reduced by area averaging (a whole
+    factor) until its longer side is at most that. Raises ImageError with a
+    reason for anything unreadable.
     """
-    return decode_image(read_image_bytes(path))
+    return decode_image(read_image_bytes(path), max_side=max_side)
 
 
-def decode_image(data: bytes) -> np.ndarray:
+def decode_image(data: bytes, *, max_side: int | None = None) -> np.ndarray:
     """Decode image bytes as `load_image` does."""
+    return decode_reduced(data, max_side=max_side)[0]
+
+
+def decode_reduced(data: bytes, *, max_side: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode image bytes as `load_image` does; also return the longer side of the image in full."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -79,8 +87,19 @@ def decode_image(data: bytes) -> np.ndarray:
                         f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})"
                     )
                 image.seek(0)
+                source_mode = image.mode
+                factor = -(-max(width, height) // max_side) if max_side else 1
+                if factor > 1:
+                    # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, far faster than in full.
+                    image.draft(image.mode, (-(-width // factor), -(-height // factor)))
+                # Orientations 5 to 8 turn the picture a quarter: width and height swap.
+                turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+                upright = (height, width) if turned else (width, height)
                 image.load()
-                return _to_float_array(image)
+                image = ImageOps.exif_transpose(image) or image
+                if max_side is not None:
+                    image = _reduced(image, max_side, upright)
+                return _to_float_array(image, source_mode), max(width, height)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -91,13 +110,53 @@ def decode_image(data: bytes) -> np.ndarray:
         raise ImageError(f"corrupt or truncated image: {exc}") from exc
 
 
-def _to_float_array(image: Image.Image) -> np.ndarray:
-    """Convert a decoded Pillow image of any mode to float32 in [0, 1]."""
-    image = ImageOps.exif_transpose(image) or image
+def _reduced(image: Image.Image, max_side: int, full_size: tuple[int, int]) -> Image.Image:
+    """Area-average the image by the whole factor that brings its longer side to `max_side` or below.
+
+    `full_size` is the upright image's size in full (width, height).
+    Done by Pillow on the 8-bit (or 32-bit) data before anything becomes
+    float, so a large photo costs little more than a small one. A JPEG may
+    already be decoded at 1/2, 1/4 or 1/8 scale (`draft`); the result has the
+    same size either way. Modes Pillow cannot average (bilevel, palette,
+    16-bit, CMYK) are widened first; alpha is averaged premultiplied, so clear
+    pixels lend no colour to their neighbours.
+    """
+    factor = -(-max(full_size) // max_side)
+    if factor <= 1:
+        return image
+    target = (-(-full_size[0] // factor), -(-full_size[1] // factor))
+    image = image.convert(_averageable_mode(image))
+    drafted = round(max(full_size) / max(image.size))  # 1, or the scale JPEG decoding already applied
+    if factor % drafted == 0 and factor > drafted:
+        image = image.reduce(factor // drafted)  # whole factors: the fast path
+    if image.size != target:
+        image = image.resize(target, Image.Resampling.BOX)
+    return image
+
+
+def _averageable_mode(image: Image.Image) -> str:
+    """The mode to average an image in without losing its transparency or depth."""
+    if image.mode in INTEGER_MODES:
+        return "I" if image.mode != "F" else "F"
+    transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if image.mode in ("1", "L", "LA"):
+        return "LA" if transparent else "L"
+    return "RGBA" if transparent else "RGB"
+
+
+INTEGER_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _to_float_array(image: Image.Image, source_mode: str) -> np.ndarray:
+    """Convert a decoded Pillow image of any mode to float32 in [0, 1].
+
+    `source_mode` is the file's own mode, which says how to scale integer data
+    even after averaging widened it (16-bit data is scaled by 65535, not 255).
+    """
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if mode in INTEGER_MODES:
         values = np.asarray(image, dtype=np.float64)
-        return _scale_by_range(values, mode).astype(np.float32)
+        return _scale_by_range(values, source_mode).astype(np.float32)
     # PNG and GIF can mark one grey level, colour or palette entry transparent
     # ("transparency" in info) instead of carrying an alpha channel.
     keyed = mode in ("1", "L", "P", "RGB") and "transparency" in image.info
@@ -105,8 +164,11 @@ def _to_float_array(image: Image.Image) -> np.ndarray:
         return _grey_if_neutral(_composite(np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0))
     if mode in ("1", "L"):
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return _grey_if_neutral(rgb)
+    rgb = np.asarray(image.convert("RGB"))
+    # Equal channels in the 8-bit data: a grey image saved as colour, read as one channel.
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+        return rgb[..., 0].astype(np.float32) / np.float32(255.0)
+    return rgb.astype(np.float32) / np.float32(255.0)
 
 
 def _composite(rgba: np.ndarray) -> np.ndarray:
