@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from watcher.ink import Ink, find_ink
 from watcher.loading import ImageError, decode_reduced, read_image_bytes
+
+if TYPE_CHECKING:
+    from watcher.ink import Ink
 
 # Bump whenever the pixels this module produces change; models record it.
 NORMALISATION_VERSION = 1
@@ -72,7 +75,7 @@ def normalise_image(data: bytes) -> np.ndarray:
     side = ANALYSIS_SIDE
     while True:
         pixels, full_side = decode_reduced(data, max_side=side)
-        crop = _crop_to_ink(find_ink(pixels))
+        crop = _crop_to_ink(_find_ink(pixels))
         reduced_by = full_side / max(pixels.shape[:2])
         # The whole reduction factor that would give the digit MIN_DIGIT_SIDE pixels or more.
         enough = max(1, int(reduced_by * max(crop.shape) / MIN_DIGIT_SIDE))
@@ -89,7 +92,7 @@ def normalise_array(pixels: np.ndarray) -> np.ndarray:
     digit-shaped ink (a blank page, pure noise, a ruled line).
     """
     pixels = _reduce_to_working_size(np.asarray(pixels, dtype=np.float32))
-    ink = find_ink(pixels)
+    ink = _find_ink(pixels)
     crop = _crop_to_ink(ink)
     digit = _scale_to_box(crop)
     return _centre_by_mass(digit)
@@ -107,6 +110,14 @@ def _reduce_to_working_size(pixels: np.ndarray) -> np.ndarray:
     trimmed = pixels[: new_h * factor, : new_w * factor]
     shape = (new_h, factor, new_w, factor) + pixels.shape[2:]
     return trimmed.reshape(shape).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _find_ink(pixels: np.ndarray) -> Ink:
+    """`watcher.ink.find_ink`, imported on first use: it brings in SciPy, which takes 0.15 s to
+    import, and a process that hands all its files to decode workers never needs it."""
+    from watcher.ink import find_ink
+
+    return find_ink(pixels)
 
 
 def _crop_to_ink(ink: Ink) -> np.ndarray:

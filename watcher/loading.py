@@ -92,12 +92,13 @@ def decode_reduced(data: bytes, *, max_side: int | None = None) -> tuple[np.ndar
                 if factor > 1:
                     # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, far faster than in full.
                     image.draft(image.mode, (-(-width // factor), -(-height // factor)))
-                # Orientations 5 to 8 turn the picture a quarter: width and height swap.
-                turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
-                upright = (height, width) if turned else (width, height)
+                if factor > 1:
+                    # Orientations 5 to 8 turn the picture a quarter: width and height swap.
+                    turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+                    upright = (height, width) if turned else (width, height)
                 image.load()
                 image = ImageOps.exif_transpose(image) or image
-                if max_side is not None:
+                if factor > 1:
                     image = _reduced(image, max_side, upright)
                 return _to_float_array(image, source_mode), max(width, height)
     except ImageError:

@@ -96,7 +96,7 @@ class PreparePool:
             os.environ.setdefault(name, value)  # read by numpy as each worker imports it
         self._context = multiprocessing.get_context("forkserver")
         # Imported once in the server, so each forked worker starts with them in memory.
-        self._context.set_forkserver_preload(["__main__", "watcher.imaging"])
+        self._context.set_forkserver_preload(["__main__", "watcher.imaging", "watcher.ink"])
         self.workers = workers
         self.broken = False
         self._executor: ProcessPoolExecutor | None = None
