@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 
 from watcher.imaging import prepare_file
@@ -38,3 +41,12 @@ def test_idle_workers_stop_and_start_again_on_demand(digit_files):
         pool.stop_if_idle(0.0)
         assert pool._executor is None  # workers gone: memory back to the caller's alone
         assert [p.sha256 for p in pool.prepare(paths)] == first
+
+
+def test_the_command_line_starts_without_importing_scipy():
+    # SciPy takes 0.15 s to import; `classify` hands its files to decode workers
+    # (which have it preloaded), so its own process must not pay for it.
+    code = ("import sys; import watcher.cli, watcher.batch, watcher.service; "
+            "assert 'scipy' not in sys.modules, 'scipy imported at start-up'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
