@@ -248,6 +248,17 @@ def test_jpeg_read_reduced_has_the_size_of_a_whole_factor(tmp_path, shape, max_s
     assert np.abs(pixels.mean(axis=0) - columns).max() < 0.03  # still the same ramp, not cropped or shifted
 
 
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+def test_a_second_finer_reading_equals_a_fresh_one(tmp_path, scan, suffix):
+    big = np.kron(scan, np.ones((24, 20), np.uint8))  # 672x560
+    data = saved(Image.fromarray(big), tmp_path / f"page.{suffix}", quality=95).read_bytes()
+    reader = loading.ImageReader(data)
+    coarse, full_side = reader.read(160)
+    finer, _ = reader.read(340)  # a PNG is averaged again; a JPEG decoded at 1/4 is decoded again at 1/2
+    assert full_side == 672 and coarse.shape == (135, 112) and finer.shape == (336, 280)  # factors 5 and 2
+    np.testing.assert_array_equal(finer, loading.ImageReader(data).read(340)[0])
+
+
 def test_reduced_alpha_is_averaged_premultiplied(tmp_path):
     rgba = np.zeros((200, 200, 4), np.uint8)  # clear and black everywhere...
     rgba[:, 100:] = (255, 255, 255, 255)  # ...but an opaque white right half

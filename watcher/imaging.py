@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from watcher.loading import ImageError, decode_reduced, read_image_bytes
+from watcher.loading import ImageError, ImageReader, read_image_bytes
 
 if TYPE_CHECKING:
     from watcher.ink import Ink
@@ -72,9 +72,10 @@ def normalise_image(data: bytes) -> np.ndarray:
     at all is judged by shares of the page, the same at any scale: a digit
     must cover about a sixth of the page's side to be found, read finely or not.)
     """
+    reader = ImageReader(data)
     side = ANALYSIS_SIDE
     while True:
-        pixels, full_side = decode_reduced(data, max_side=side)
+        pixels, full_side = reader.read(side)
         crop = _crop_to_ink(_find_ink(pixels))
         reduced_by = full_side / max(pixels.shape[:2])
         # The whole reduction factor that would give the digit MIN_DIGIT_SIDE pixels or more.

@@ -13,6 +13,8 @@ import io
 import os
 import stat
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -72,35 +74,63 @@ def load_image(path: str | os.PathLike[str], *, max_side: int | None = None) -> 
 
 def decode_image(data: bytes, *, max_side: int | None = None) -> np.ndarray:
     """Decode image bytes as `load_image` does."""
-    return decode_reduced(data, max_side=max_side)[0]
+    return ImageReader(data).read(max_side)[0]
 
 
-def decode_reduced(data: bytes, *, max_side: int | None = None) -> tuple[np.ndarray, int]:
-    """Decode image bytes as `load_image` does; also return the longer side of the image in full."""
-    try:
+class ImageReader:
+    """One image file's bytes, read at one or more reductions without decoding it again.
+
+    The decoded image is kept between readings, so a finer second reading
+    only averages again. A JPEG is decoded at 1/2, 1/4 or 1/8 scale when the
+    reading asked for allows it, and decoded again if a finer one follows.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._image: Image.Image | None = None  # decoded and upright
+        self._source_mode = ""  # the file's own mode, which says how to scale its values
+        self._upright = (0, 0)  # width and height of the upright image in full
+        self._scale = 1  # 1, or the JPEG draft scale the kept image was decoded at
+
+    def read(self, max_side: int | None = None) -> tuple[np.ndarray, int]:
+        """The image as float32 in [0, 1] (HxW or HxWx3), reduced by the whole factor that
+        brings its longer side to `max_side` or below; and its longer side in full."""
+        with _read_errors():
+            if self._image is None:
+                self._decode(max_side)
+            factor = -(-max(self._upright) // max_side) if max_side else 1
+            if self._scale > factor:  # a JPEG decoded too coarsely for this finer reading
+                self._decode(max_side)
+            image = _reduced(self._image, factor, self._upright) if factor > 1 else self._image
+            return _to_float_array(image, self._source_mode), max(self._upright)
+
+    def _decode(self, max_side: int | None) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(self._data)) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
-                    raise ImageError(
-                        f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})"
-                    )
+                    raise ImageError(f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})")
                 image.seek(0)
-                source_mode = image.mode
+                self._source_mode = image.mode
                 factor = -(-max(width, height) // max_side) if max_side else 1
+                turned = False
                 if factor > 1:
                     # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, far faster than in full.
                     image.draft(image.mode, (-(-width // factor), -(-height // factor)))
-                if factor > 1:
                     # Orientations 5 to 8 turn the picture a quarter: width and height swap.
                     turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
-                    upright = (height, width) if turned else (width, height)
                 image.load()
-                image = ImageOps.exif_transpose(image) or image
-                if factor > 1:
-                    image = _reduced(image, max_side, upright)
-                return _to_float_array(image, source_mode), max(width, height)
+                self._upright = (height, width) if turned else (width, height)
+                self._scale = round(max(width, height) / max(image.size))
+                self._image = ImageOps.exif_transpose(image) or image
+
+
+@contextmanager
+def _read_errors() -> Iterator[None]:
+    """Turn whatever Pillow raises for a bad file into an ImageError that says why."""
+    try:
+        yield
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -111,20 +141,16 @@ def decode_reduced(data: bytes, *, max_side: int | None = None) -> tuple[np.ndar
         raise ImageError(f"corrupt or truncated image: {exc}") from exc
 
 
-def _reduced(image: Image.Image, max_side: int, full_size: tuple[int, int]) -> Image.Image:
-    """Area-average the image by the whole factor that brings its longer side to `max_side` or below.
+def _reduced(image: Image.Image, factor: int, full_size: tuple[int, int]) -> Image.Image:
+    """Area-average the image to its full size (width, height, upright) divided by `factor`, rounded up.
 
-    `full_size` is the upright image's size in full (width, height).
     Done by Pillow on the 8-bit (or 32-bit) data before anything becomes
-    float, so a large photo costs little more than a small one. A JPEG may
-    already be decoded at 1/2, 1/4 or 1/8 scale (`draft`); the result has the
-    same size either way. Modes Pillow cannot average (bilevel, palette,
-    16-bit, CMYK) are widened first; alpha is averaged premultiplied, so clear
-    pixels lend no colour to their neighbours.
+    float, so a large photo costs little more than a small one. The image may
+    already be smaller than in full (a JPEG decoded at 1/2, 1/4 or 1/8 scale);
+    the result has the same size either way. Modes Pillow cannot average
+    (bilevel, palette, 16-bit, CMYK) are widened first; alpha is averaged
+    premultiplied, so clear pixels lend no colour to their neighbours.
     """
-    factor = -(-max(full_size) // max_side)
-    if factor <= 1:
-        return image
     target = (-(-full_size[0] // factor), -(-full_size[1] // factor))
     image = image.convert(_averageable_mode(image))
     drafted = round(max(full_size) / max(image.size))  # 1, or the scale JPEG decoding already applied
