@@ -1,11 +1,13 @@
 """Benchmark: `digitwatch classify` throughput, against a per-image model.predict loop in the same run.
 
-Usage: .venv/bin/python benchmarks/bench_classify.py [--scans N] [--pngs N] [--loop N] [--cache DIR] [--model PATH]
+Usage: .venv/bin/python benchmarks/bench_classify.py [--scans N] [--pngs N] [--loop N] [--repeat N]
+                                                     [--cache DIR] [--model PATH]
 
 Figures, each printed with the 1-minute load average when it was taken:
 - the installed `digitwatch classify FOLDER --results CSV` on N mixed scan-like
   files (benchmarks/bench_folders.py), timed from launch to exit, so start-up,
-  model loading, decoding, the model and the CSV are all in it;
+  model loading, decoding, the model and the CSV are all in it; the median of
+  --repeat runs (the machine is shared: single runs vary by 10-20%);
 - the same on N plain 28x28 MNIST PNGs;
 - the tutorial's way on the first files of each folder: one `model.predict`
   per image (Keras), with the same reading and normalising; the ratio of the
@@ -59,6 +61,16 @@ def run_classify(folder: Path, model: Path, scratch: Path) -> tuple[float, list[
         raise SystemExit(f"digitwatch classify failed: {done.stderr}")
     with results.open(newline="", encoding="utf-8") as file:
         return seconds, list(csv.DictReader(file))
+
+
+def median_rate(folder: Path, model: Path, scratch: Path, count: int, repeat: int) -> tuple[float, list[dict], str]:
+    """Classify the folder `repeat` times: the median rate, the last run's rows, and all rates as text."""
+    rates = []
+    for _ in range(repeat):
+        seconds, rows = run_classify(folder, model, scratch)
+        rates.append(count / seconds)
+    spread = f"median of {repeat}: " + " ".join(f"{rate:,.0f}" for rate in sorted(rates))
+    return float(np.median(rates)), rows, spread
 
 
 def accuracy(rows: list[dict]) -> str:
@@ -119,6 +131,7 @@ def main(
     scans: Annotated[int, typer.Option(min=100, help="Mixed scan-like files to classify.")] = 4000,
     pngs: Annotated[int, typer.Option(min=100, help="28x28 MNIST PNGs to classify.")] = 10_000,
     loop: Annotated[int, typer.Option(min=10, help="Files for the per-image model.predict loop.")] = 300,
+    repeat: Annotated[int, typer.Option(min=1, help="Runs of each classify figure; the median is reported.")] = 3,
     cache: Annotated[Optional[Path], typer.Option(help="Keep the rendered folders here and reuse them.",
                                                   file_okay=False, resolve_path=True)] = None,
     model: Annotated[Optional[Path], typer.Option(help="A .keras model with its .tflite beside it. Default: shipped.",
@@ -132,12 +145,11 @@ def main(
         mixed, small = root / f"mixed_{scans}", root / f"mnist28_{pngs}"
         mixed_files, small_files = mixed_scans(mixed, scans), mnist_pngs(small, pngs)
         typer.echo(f"model {model}; {DIGITWATCH.name} classify FOLDER --results CSV, timed from launch to exit")
-        seconds, rows = run_classify(mixed, model, scratch)
-        batch_rate = scans / seconds
-        report(f"classify, {scans} mixed scan-like files", batch_rate, ">= 1,000 and >= 50x loop", accuracy(rows))
-        seconds, rows = run_classify(small, model, scratch)
-        small_rate = pngs / seconds
-        report(f"classify, {pngs} 28x28 PNGs", small_rate, ">= 3,000", accuracy(rows))
+        batch_rate, rows, spread = median_rate(mixed, model, scratch, scans, repeat)
+        report(f"classify, {scans} mixed scan-like files", batch_rate, ">= 1,000 and >= 50x loop",
+               f"{spread}; {accuracy(rows)}")
+        small_rate, rows, spread = median_rate(small, model, scratch, pngs, repeat)
+        report(f"classify, {pngs} 28x28 PNGs", small_rate, ">= 3,000", f"{spread}; {accuracy(rows)}")
         for workers, how in ((0, "in the main process"), (1, "1 worker process"), (2, "2 worker processes")):
             report(f"  read+normalise mixed only, {how}", decode_rate(mixed_files, workers=workers), "-")
         for threads in (1, 2):

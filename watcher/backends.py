@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 LITERT_SUFFIX = ".tflite"
 SOURCE_KEY = "digitwatch_source_sha256"  # TFLite metadata entry: hash of the Keras file exported
-INFERENCE_THREADS = 1  # LiteRT threads: decoding needs the cores far more (see the README's Performance)
+# LiteRT threads. Two beat one even while decode workers fill both cores
+# (classify on 10,000 28x28 PNGs: 2,920 against 2,720 files/s, medians of 3):
+# the model's share of each chunk is done sooner, and the workers wait less.
+INFERENCE_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 class ModelError(Exception):
