@@ -143,7 +143,7 @@ def _scale_to_box(crop: np.ndarray) -> np.ndarray:
     # Thin pens shrink to faint grey lines; restore full strength as MNIST's strokes have.
     if 0 < peak < 1:
         scaled = scaled / peak
-    return np.clip(scaled, 0.0, 1.0)
+    return np.minimum(np.maximum(scaled, 0.0), 1.0)
 
 
 def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
@@ -155,7 +155,7 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
         raise ImageError("no ink: the image is blank or too faint", kind="no_digit")
     cy = float((digit.sum(axis=1) * np.arange(height)).sum() / total)
     cx = float((digit.sum(axis=0) * np.arange(width)).sum() / total)
-    top = int(np.clip(round(OUTPUT_SIZE / 2 - cy), 0, OUTPUT_SIZE - height))
-    left = int(np.clip(round(OUTPUT_SIZE / 2 - cx), 0, OUTPUT_SIZE - width))
+    top = min(max(round(OUTPUT_SIZE / 2 - cy), 0), OUTPUT_SIZE - height)
+    left = min(max(round(OUTPUT_SIZE / 2 - cx), 0), OUTPUT_SIZE - width)
     field[top : top + height, left : left + width] = digit
     return field

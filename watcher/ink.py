@@ -134,7 +134,7 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     large = max(departure.shape) >= SMALL_SIDE
     # Smoothing before thresholding joins a stroke's pixels and averages grain away.
     smooth = ndimage.gaussian_filter(departure, 1.0) if large else departure
-    strength = np.clip(smooth, 0.0, None)
+    strength = np.maximum(smooth, 0.0)  # ufuncs: np.clip costs several microseconds more per call
     # Levels are estimated from every other pixel of every other row: as exact, four times cheaper.
     noise = _noise_level(_sample(smooth))
     peak = float(_percentiles(_sample(strength), (99.5,))[0])
@@ -150,7 +150,7 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     mask[box[0].start - wide[0].start : box[0].stop - wide[0].start,
          box[1].start - wide[1].start : box[1].stop - wide[1].start] = strokes
     departure = departure[wide]
-    stretched = np.clip((np.clip(departure, 0, None) - floor) / max(peak - floor, 1e-6), 0.0, 1.0)
+    stretched = np.minimum(np.maximum(departure - floor, 0.0) / max(peak - floor, 1e-6), 1.0)
     # Keep the soft edge around kept strokes so the scaled digit has grey, anti-aliased borders.
     near_kept = ndimage.binary_dilation(mask, structure=EDGE_SHAPE)
     return Ink(strength=(stretched * near_kept).astype(np.float32), mask=mask)
@@ -195,7 +195,7 @@ def _noise_level(departure: np.ndarray) -> float:
 
 def _otsu_threshold(values: np.ndarray, peak: float) -> float:
     """Otsu's threshold over [0, peak], the level that best splits ink from paper (64 bins)."""
-    bins = np.clip(values * (64.0 / peak), 0, 63).astype(np.intp).ravel()
+    bins = np.minimum(np.maximum(values * (64.0 / peak), 0), 63).astype(np.intp).ravel()
     hist = np.bincount(bins, minlength=64)
     centres = (np.arange(64) + 0.5) * (peak / 64.0)
     weight_low = np.cumsum(hist)
