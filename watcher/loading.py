@@ -23,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
 MAX_BYTES = 50 * 1024 * 1024  # refuse larger files without reading them
 ORIENTATION = 0x0112  # the EXIF tag saying how the camera was held
+DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit, 32-bit and float: scaled by their range
 
 
 class ImageError(Exception):
@@ -101,7 +102,7 @@ class ImageReader:
             factor = -(-max(self._upright) // max_side) if max_side else 1
             if self._scale > factor:  # a JPEG decoded too coarsely for this finer reading
                 self._decode(max_side)
-            image = _reduced(self._image, factor, self._upright) if factor > 1 else self._image
+            image = _reduced(self._image, factor, self._upright, self._scale) if factor > 1 else self._image
             return _to_float_array(image, self._source_mode), max(self._upright)
 
     def _decode(self, max_side: int | None) -> None:
@@ -141,21 +142,20 @@ def _read_errors() -> Iterator[None]:
         raise ImageError(f"corrupt or truncated image: {exc}") from exc
 
 
-def _reduced(image: Image.Image, factor: int, full_size: tuple[int, int]) -> Image.Image:
+def _reduced(image: Image.Image, factor: int, full_size: tuple[int, int], decoded_at: int) -> Image.Image:
     """Area-average the image to its full size (width, height, upright) divided by `factor`, rounded up.
 
     Done by Pillow on the 8-bit (or 32-bit) data before anything becomes
     float, so a large photo costs little more than a small one. The image may
-    already be smaller than in full (a JPEG decoded at 1/2, 1/4 or 1/8 scale);
-    the result has the same size either way. Modes Pillow cannot average
+    already be smaller than in full (`decoded_at` 2, 4 or 8: a JPEG decoded at
+    that fraction); the result has the same size either way. Modes Pillow cannot average
     (bilevel, palette, 16-bit, CMYK) are widened first; alpha is averaged
     premultiplied, so clear pixels lend no colour to their neighbours.
     """
     target = (-(-full_size[0] // factor), -(-full_size[1] // factor))
     image = image.convert(_averageable_mode(image))
-    drafted = round(max(full_size) / max(image.size))  # 1, or the scale JPEG decoding already applied
-    if factor % drafted == 0 and factor > drafted:
-        image = image.reduce(factor // drafted)  # whole factors: the fast path
+    if factor % decoded_at == 0 and factor > decoded_at:
+        image = image.reduce(factor // decoded_at)  # whole factors: the fast path
     if image.size != target:
         image = image.resize(target, Image.Resampling.BOX)
     return image
@@ -163,15 +163,12 @@ def _reduced(image: Image.Image, factor: int, full_size: tuple[int, int]) -> Ima
 
 def _averageable_mode(image: Image.Image) -> str:
     """The mode to average an image in without losing its transparency or depth."""
-    if image.mode in INTEGER_MODES:
+    if image.mode in DEEP_MODES:
         return "I" if image.mode != "F" else "F"
     transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     if image.mode in ("1", "L", "LA"):
         return "LA" if transparent else "L"
     return "RGBA" if transparent else "RGB"
-
-
-INTEGER_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 def _to_float_array(image: Image.Image, source_mode: str) -> np.ndarray:
@@ -181,7 +178,7 @@ def _to_float_array(image: Image.Image, source_mode: str) -> np.ndarray:
     even after averaging widened it (16-bit data is scaled by 65535, not 255).
     """
     mode = image.mode
-    if mode in INTEGER_MODES:
+    if mode in DEEP_MODES:
         values = np.asarray(image, dtype=np.float64)
         return _scale_by_range(values, source_mode).astype(np.float32)
     # PNG and GIF can mark one grey level, colour or palette entry transparent
