@@ -1,0 +1,54 @@
+"""The words the parts of digitwatch pass to each other, each defined once.
+
+They are `StrEnum`s, so each member is also its plain string: it goes into
+the CSV, the logs and the JSON status file as written here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """A results row's `status` column."""
+
+    OK = "ok"  # a digit, read with confidence at or above the model's threshold
+    UNCERTAIN = "uncertain"  # a digit, but below the threshold: a person should check it
+    NO_DIGIT = "no_digit"  # the image holds no ink, or nothing the model takes for a digit
+    ERROR = "error"  # the file could not be read or classified; `detail` says why
+
+
+class HintKind(StrEnum):
+    """What an observer event or a scan says about a path in the inbox."""
+
+    CREATED = "created"
+    MODIFIED = "modified"
+    CLOSED = "closed"  # its writer closed it (inotify only)
+    MOVED = "moved"  # moved or renamed into the inbox
+    SCAN = "scan"  # seen by a scan of the inbox, not by an event
+    FOLDER = "folder"  # a folder appeared: scan it, its files bring no events
+    RESCAN = "rescan"  # events may have been lost: scan the whole inbox now
+
+
+class After(StrEnum):
+    """What happens to a file once its row is durable."""
+
+    KEEP = "keep"
+    MOVE = "move"
+    DELETE = "delete"
+
+
+class LogFormat(StrEnum):
+    """How log records are written on standard error."""
+
+    PLAIN = "plain"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    """The least important log level shown."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
