@@ -20,7 +20,8 @@ from service_helpers import bomb_png, png_bytes, read_rows, wait_for, wait_for_r
 from watcher import service
 from watcher.disposal import move_without_overwriting
 from watcher.imaging import prepare_file
-from watcher.inbox import ServiceError, check_layout, why_ignored
+from watcher.errors import ServiceError
+from watcher.inbox import check_layout, why_ignored
 from watcher.logs import JsonLinesFormatter
 from watcher.results import ResultsError, check_results_header
 from watcher.settings import IMAGE_PATTERNS, WatchSettings

@@ -14,6 +14,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
+from watcher.errors import ServiceError
 from watcher.settings import WatchSettings
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,6 @@ SYSTEM_FOLDERS = frozenset(
         "#snapshot", "__MACOSX", "RECYCLER",
     )
 )
-
-
-class ServiceError(Exception):
-    """The watch service cannot start with these settings (layout, folders, options)."""
 
 
 def why_ignored(relative: PurePosixPath, *, patterns: tuple[str, ...], ignore: tuple[str, ...] = ()) -> str | None:

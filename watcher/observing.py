@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import sys
 from pathlib import Path
 
@@ -27,11 +26,16 @@ from watchdog.events import (
 )
 from watchdog.observers.api import BaseObserver
 
-from watcher.inbox import ServiceError
+from watcher.errors import ServiceError
+from watcher.protocol import HintKind
+from watcher.wakeup import HintQueue
 
 log = logging.getLogger(__name__)
 
-Hint = tuple[str, Path]  # kind ("created", "modified", "closed", "moved", "folder", "rescan"), path
+# watchdog (7.1 and later) reports a kernel event-queue overflow only as this warning.
+OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
+OVERFLOW_WORDS = "queue overflowed"
+STOP_WAIT = 1.0  # seconds to wait for the observer's threads when stopping
 EVENT_TYPES = [FileCreatedEvent, FileMovedEvent, FileModifiedEvent, FileClosedEvent,
                DirCreatedEvent, DirMovedEvent, DirDeletedEvent]  # all we listen to; keeps inotify quiet
 
@@ -39,44 +43,59 @@ EVENT_TYPES = [FileCreatedEvent, FileMovedEvent, FileModifiedEvent, FileClosedEv
 class HintHandler(FileSystemEventHandler):
     """Put the path each useful event names on a queue; the worker thread does the rest."""
 
-    def __init__(self, hints: "queue.SimpleQueue[Hint]", *, recursive: bool) -> None:
+    def __init__(self, hints: HintQueue, *, recursive: bool) -> None:
         self.hints = hints
         self.recursive = recursive
 
     def on_created(self, event: FileSystemEvent) -> None:
-        kind = "folder" if event.is_directory else "created"
+        kind = HintKind.FOLDER if event.is_directory else HintKind.CREATED
         if self.recursive or not event.is_directory:
-            self.hints.put((kind, Path(os.fsdecode(event.src_path))))
+            self.hints.put(kind, _path(event.src_path))
 
     def on_moved(self, event: FileSystemEvent) -> None:
         # Only the destination matters; an empty one means the file was moved out.
-        kind = "folder" if event.is_directory else "moved"
+        kind = HintKind.FOLDER if event.is_directory else HintKind.MOVED
         if event.dest_path and (self.recursive or not event.is_directory):
-            self.hints.put((kind, Path(os.fsdecode(event.dest_path))))
+            self.hints.put(kind, _path(event.dest_path))
 
     def on_modified(self, event: FileSystemEvent) -> None:
         if not event.is_directory:
-            self.hints.put(("modified", Path(os.fsdecode(event.src_path))))
+            self.hints.put(HintKind.MODIFIED, _path(event.src_path))
 
     def on_closed(self, event: FileSystemEvent) -> None:
-        self.hints.put(("closed", Path(os.fsdecode(event.src_path))))
+        self.hints.put(HintKind.CLOSED, _path(event.src_path))
 
     def on_deleted(self, event: FileSystemEvent) -> None:
         if event.is_directory:  # perhaps the inbox itself: let the health check look
-            self.hints.put(("rescan", Path(os.fsdecode(event.src_path))))
+            self.hints.put(HintKind.RESCAN, _path(event.src_path))
+
+
+def _path(raw: bytes | str) -> Path:
+    return Path(os.fsdecode(raw))
 
 
 class OverflowAlarm(logging.Handler):
-    """Watchdog reports a kernel event-queue overflow only in a log record; turn it into a rescan hint."""
+    """Turn watchdog's report of a kernel event-queue overflow into a rescan of the whole inbox."""
 
-    def __init__(self, hints: "queue.SimpleQueue[Hint]", inbox: Path) -> None:
+    def __init__(self, hints: HintQueue, inbox: Path) -> None:
         super().__init__(level=logging.WARNING)
         self.hints = hints
         self.inbox = inbox
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self.hints.put(("rescan", self.inbox))
+        if OVERFLOW_WORDS in record.getMessage().lower():
+            self.hints.put(HintKind.RESCAN, self.inbox)
+
+    def attach(self) -> None:
+        """Listen to watchdog's inotify logger, at WARNING even when our log level hides warnings."""
+        logger = logging.getLogger(OVERFLOW_LOGGER)
+        if logger.getEffectiveLevel() > logging.WARNING:
+            logger.setLevel(logging.WARNING)
+        logger.addHandler(self)
+
+    def detach(self) -> None:
+        """Stop listening."""
+        logging.getLogger(OVERFLOW_LOGGER).removeHandler(self)
 
 
 def closes_reported(poll_seconds: float | None) -> bool:
@@ -84,7 +103,7 @@ def closes_reported(poll_seconds: float | None) -> bool:
     return poll_seconds is None and sys.platform.startswith("linux")
 
 
-def start_observer(inbox: Path, hints: "queue.SimpleQueue[Hint]", *, recursive: bool,
+def start_observer(inbox: Path, hints: HintQueue, *, recursive: bool,
                    poll_seconds: float | None) -> BaseObserver:
     """Start a native observer, or a polling one for shares where native events never arrive."""
     if poll_seconds is not None:
@@ -119,7 +138,7 @@ def stop_observer(observer: BaseObserver | None) -> None:
     try:
         observer.stop()
         if observer.is_alive():
-            observer.join(timeout=3.0)
+            observer.join(timeout=STOP_WAIT)
     except Exception:  # a dead observer may fail to stop; it is gone either way
         log.debug("stopping the observer failed", exc_info=True)
 
@@ -127,7 +146,7 @@ def stop_observer(observer: BaseObserver | None) -> None:
 class Observation:
     """The observer and its upkeep: started before the backlog scan, restarted whenever it dies."""
 
-    def __init__(self, inbox: Path, hints: "queue.SimpleQueue[Hint]", *, recursive: bool,
+    def __init__(self, inbox: Path, hints: HintQueue, *, recursive: bool,
                  poll_seconds: float | None) -> None:
         self.inbox = inbox
         self.hints = hints
@@ -139,7 +158,7 @@ class Observation:
 
     def start(self) -> None:
         """Start watching; raise ServiceError when the inbox cannot be watched at all."""
-        logging.getLogger("watchdog").addHandler(self.alarm)
+        self.alarm.attach()
         try:
             self.observer = start_observer(self.inbox, self.hints, recursive=self.recursive,
                                            poll_seconds=self.poll_seconds)
@@ -170,4 +189,4 @@ class Observation:
         """Stop the observer and stop listening for overflow reports."""
         stop_observer(self.observer)
         self.observer = None
-        logging.getLogger("watchdog").removeHandler(self.alarm)
+        self.alarm.detach()

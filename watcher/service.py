@@ -12,33 +12,34 @@ overflow or failure, catch whatever events missed. Setting the stop event
 from __future__ import annotations
 
 import logging
-import queue
-import signal
 import stat as stat_module
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from watcher import observing
 from watcher.classifier import Classifier
 from watcher.disposal import Disposer
-from watcher.inbox import ServiceError, check_layout, link_escapes, relative_name, scan, why_ignored
+from watcher.errors import ServiceError
+from watcher.inbox import check_layout, link_escapes, relative_name, scan, why_ignored
 from watcher.logs import decision
 from watcher.parallel import PreparePool, available_cores
 from watcher.processing import Counts, Job, Processor
 from watcher.results import ResultsFile, check_results_header, read_ledger
 from watcher.settings import WatchSettings
+from watcher.protocol import HintKind
 from watcher.stability import StabilityTracker
+from watcher.wakeup import Doorbell, HintQueue, StopRequest, stop_on_signals
 
 __all__ = ["ServiceError", "run"]
 
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 256  # files per micro-batch: one model call, and a short wait when asked to stop
-TICK = 0.05  # seconds the worker waits for hints before looking at stability and the stop event
+TICK = 0.05  # seconds the loop waits for a hint or a stop before looking at stability again
 HEALTH_INTERVAL = 5.0  # seconds between checks that the observer is still alive
 IGNORED_MEMORY = 10_000  # names whose "ignored" decision is not logged again
 WORKERS_IDLE = 30.0  # seconds without a large batch after which the decode workers stop (memory)
@@ -47,19 +48,23 @@ WORKERS_IDLE = 30.0  # seconds without a large batch after which the decode work
 def run(settings: WatchSettings, *, stop: threading.Event | None = None,
         classifier: Classifier | None = None) -> Counts:
     """Run the watch service until `stop` is set, SIGTERM/SIGINT arrives, or (--once) the backlog is done."""
-    stop = stop or threading.Event()
     check_layout(settings)
     check_results_header(settings.results)
-    with _stop_on_signals(stop), _decode_workers() as pool:
-        classifier = classifier or Classifier(settings.model)  # before anything is read or written
-        if stop.is_set():
-            return Counts()
-        # Opening repairs a partial last line; only then is the ledger read back.
-        with ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) as sink:
-            service = Service(settings, stop=stop, classifier=classifier, sink=sink,
-                              ledger=read_ledger(settings.results), pool=pool)
-            service.run()
-            return service.processor.counts
+    doorbell = Doorbell()
+    request = StopRequest(stop, doorbell)
+    try:
+        with stop_on_signals(request), _decode_workers() as pool:
+            classifier = classifier or Classifier(settings.model)  # before anything is read or written
+            if request.is_set():
+                return Counts()
+            # Opening repairs a partial last line; only then is the ledger read back.
+            with ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) as sink:
+                service = Service(settings, stop=request, classifier=classifier, sink=sink,
+                                  ledger=read_ledger(settings.results), pool=pool, doorbell=doorbell)
+                service.run()
+                return service.processor.counts
+    finally:
+        doorbell.close()
 
 
 @contextmanager
@@ -72,34 +77,17 @@ def _decode_workers() -> Iterator[PreparePool | None]:
         yield pool
 
 
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set the stop event (main thread only: Python's rule for handlers)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(number: int, _frame: object) -> None:
-        log.info("received %s: finishing the batch in hand, then exiting", signal.Signals(number).name)
-        stop.set()
-
-    previous = {number: signal.signal(number, handler) for number in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
-
-
 class Service:
     """The worker loop and the state it owns: hints, tracker, observer, schedules."""
 
-    def __init__(self, settings: WatchSettings, *, stop: threading.Event, classifier: Classifier,
-                 sink: ResultsFile, ledger: dict[str, set[str]], pool: PreparePool | None = None) -> None:
+    def __init__(self, settings: WatchSettings, *, stop: StopRequest, classifier: Classifier,
+                 sink: ResultsFile, ledger: dict[str, set[str]], pool: PreparePool | None = None,
+                 doorbell: Doorbell) -> None:
         self.settings = settings
         self.stop = stop
         self.inbox = settings.inbox.resolve()
-        self.hints: "queue.SimpleQueue[observing.Hint]" = queue.SimpleQueue()
+        self.doorbell = doorbell
+        self.hints = HintQueue(doorbell)
         closes = not settings.once and observing.closes_reported(settings.poll_seconds)
         self.tracker = StabilityTracker(settle=settings.settle_seconds, closes_reported=closes)
         self.processor = Processor(classifier=classifier, sink=sink, ledger=ledger, tracker=self.tracker,
@@ -158,29 +146,23 @@ class Service:
             self.next_summary = now + self.settings.summary_interval_seconds
 
     def _take_hints(self, *, wait: float) -> None:
-        """Wait up to `wait` seconds for the first hint, then take every hint already queued."""
-        try:
-            hint = self.hints.get(timeout=wait) if wait > 0 else self.hints.get_nowait()
-        except queue.Empty:
-            return
-        while True:
-            self._on_hint(*hint)
-            try:
-                hint = self.hints.get_nowait()
-            except queue.Empty:
-                return
+        """Wait up to `wait` seconds for a hint or a stop (never longer), then take every hint queued."""
+        if wait > 0 and self.hints.qsize() == 0:
+            self.doorbell.wait(wait)
+        for kind, path in self.hints.drain():
+            self._on_hint(kind, path)
 
-    def _on_hint(self, kind: str, path: Path) -> None:
-        if kind == "rescan":
+    def _on_hint(self, kind: HintKind, path: Path) -> None:
+        if kind == HintKind.RESCAN:
             if path == self.inbox:  # events were lost, or the inbox itself vanished: look again now
                 self.next_rescan = self.next_health = 0.0
-        elif kind == "folder":
+        elif kind == HintKind.FOLDER:
             for found in scan(path, recursive=True):  # a folder moved in: its files brought no events
-                self._offer(found, "scan")
+                self._offer(found, HintKind.SCAN)
         else:
             self._offer(path, kind)
 
-    def _offer(self, path: Path, kind: str) -> None:
+    def _offer(self, path: Path, kind: HintKind) -> None:
         """Nominate an eligible file to the tracker; log why an ineligible one is ignored."""
         name = relative_name(self.inbox, path)
         if name is None or not name.parts or (len(name.parts) > 1 and not self.settings.recursive):
@@ -196,7 +178,7 @@ class Service:
             reason = "not a regular file"
         if reason is not None:
             self._log_ignored(str(name), reason)
-        elif not (kind == "scan" and self.processor.is_known(str(name), stat)):
+        elif not (kind == HintKind.SCAN and self.processor.is_known(str(name), stat)):
             if self.tracker.nominate(path, kind, time.monotonic()):
                 self.processor.counts.seen += 1
                 decision(log, logging.INFO, "queued", str(name), "queued %s (%s)", kind)
@@ -218,7 +200,7 @@ class Service:
             if count % 1000 == 0 and self.stop.is_set():
                 return
             present.add(str(relative_name(self.inbox, path)))
-            self._offer(path, "scan")
+            self._offer(path, HintKind.SCAN)
         self.processor.forget_missing(present)
         self.next_rescan = time.monotonic() + self.settings.rescan_interval_seconds
 

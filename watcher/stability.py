@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from watcher.protocol import HintKind
+
 log = logging.getLogger(__name__)
 
 OPEN_GRACE = 10.0  # seconds: a file quiet this long counts as closed even without a close event
@@ -59,22 +61,22 @@ class StabilityTracker:
     def __contains__(self, path: Path) -> bool:
         return path in self._candidates
 
-    def nominate(self, path: Path, kind: str, now: float) -> bool:
-        """Note an event ("created", "modified", "closed", "moved") or a "scan" sighting; True if new."""
+    def nominate(self, path: Path, kind: HintKind, now: float) -> bool:
+        """Note an event about a file, or a scan's sighting of it; True if the file is new here."""
         candidate = self._candidates.get(path)
         is_new = candidate is None
         if candidate is None:
             candidate = self._candidates[path] = Candidate(path=path, unchanged_since=now)
-        if kind == "scan":
+        if kind == HintKind.SCAN:
             return is_new  # a sighting is not activity: it must not delay a quiet file
         candidate.last_event = now
         # Only a write marks a file open: a creation alone may be a hard link, or an event
         # watchdog made up for a file already in a new folder, and no close would follow.
-        if kind == "modified":
+        if kind == HintKind.MODIFIED:
             candidate.open_for_write = self.closes_reported
-        elif kind in ("created", "closed", "moved"):
+        elif kind in (HintKind.CREATED, HintKind.CLOSED, HintKind.MOVED):
             candidate.open_for_write = False
-        candidate.closed = kind == "closed"
+        candidate.closed = kind == HintKind.CLOSED
         return is_new
 
     def retry_later(self, candidate: Candidate, now: float) -> None:
