@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from service_helpers import ServiceProcess, png_bytes, read_rows, wait_for, wait_for_rows
+from service_helpers import ServiceProcess, alive, descendants, png_bytes, read_rows, wait_for, wait_for_rows
 
 STOP_SECONDS = 2.0  # the promise: a stop ends the service within 2 s plus the batch in hand
 
@@ -109,3 +109,19 @@ def test_stop_under_load_after_running_a_while_then_restart(digitwatch_exe, tmp_
         assert final.wait_exit() == 0, final.log()
     table = read_rows(results)
     assert sorted(table["filename"]) == sorted(dropped), "a file is missing or counted twice"
+
+
+def test_kill_9_leaves_no_process_behind(digitwatch_exe, tmp_path, mnist_small):
+    """The decode workers, the forkserver and the resource tracker all exit within 2 s of the service."""
+    inbox, results = tmp_path / "inbox", tmp_path / "results.csv"
+    inbox.mkdir()
+    for i in range(64):  # a backlog large enough for the decode workers
+        (inbox / f"d{i:02d}.png").write_bytes(png_bytes(mnist_small["x_test"][i]))
+    with ServiceProcess(digitwatch_exe, tmp_path / "log.txt", "--inbox", inbox, "--results", results) as service:
+        service.wait_ready()
+        wait_for_rows(results, 64)
+        children = descendants(service.process.pid)
+        assert len(children) >= 3, f"expected decode workers, forkserver and tracker; found {children}"
+        service.kill()
+        wait_for(lambda: not any(alive(pid) for pid in children), timeout=2.0,
+                 what=f"processes {sorted(pid for pid in children if alive(pid))} to exit after kill -9")

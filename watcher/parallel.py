@@ -13,8 +13,10 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -78,9 +80,41 @@ def prepare_safely(path: Path) -> Prepared:
         return Prepared(sha256="", error=ImageError(f"internal error: {exc.__class__.__name__}: {exc}"))
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches the whole process group; the parent decides when its workers stop."""
+PARENT_POLL = 0.5  # seconds between checks that the main process lives, where pidfd_open is missing
+
+
+def _start_worker(main_pid: int) -> None:
+    """Ignore Ctrl-C (the main process decides when its workers stop) and die with the main process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_gone, args=(main_pid,), name="watch-main-process", daemon=True).start()
+
+
+def _exit_when_gone(main_pid: int) -> None:
+    """Exit this worker as soon as the main process is gone, however it died (kill -9, OOM killer).
+
+    A worker's parent is the forkserver, not the main process, so a
+    parent-death signal would not fire; and each worker holds the pipes that
+    keep the forkserver and the resource tracker alive, so once the workers
+    are gone those two exit by themselves. A pidfd cannot be fooled by pid reuse.
+    """
+    try:
+        pidfd = os.pidfd_open(main_pid)
+    except (AttributeError, OSError):  # not Linux 5.3+: poll instead
+        while _alive(main_pid):
+            time.sleep(PARENT_POLL)
+    else:
+        select.select([pidfd], [], [])  # readable once the process has exited
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else: our pid was reused, so ours is gone
+        return False
+    return True
 
 
 class PreparePool:
@@ -141,7 +175,7 @@ class PreparePool:
         self._last_used = time.monotonic()
         if self._executor is None:
             self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context,
-                                                 initializer=_ignore_interrupts)
+                                                 initializer=_start_worker, initargs=(os.getpid(),))
         try:
             return self._executor.submit(prepare_files, task)
         except BrokenProcessPool as exc:
