@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -93,16 +94,47 @@ def digitwatch_exe() -> str:
     return found
 
 
+# multiprocessing's forkserver and resource tracker serve the whole test process once started;
+# they are ours to share, not leaks. Their children (decode workers) are counted.
+SHARED_HELPERS = ("multiprocessing.forkserver import main", "multiprocessing.resource_tracker import main")
+LEAK_WAIT = 5.0  # seconds a thread or process may take to finish after its test
+
+
 @pytest.fixture(autouse=True)
-def no_leaked_threads():
-    """Fail a test that leaves a thread running (watchdog's own tests do the same)."""
-    before = set(threading.enumerate())
+def nothing_left_running():
+    """Fail a test that leaves a thread (daemon threads too) or a process running."""
+    threads_before = set(threading.enumerate())
+    processes_before = _descendants_of_this_process()
     yield
-    deadline = threading.Event()
-    leaked = []
-    for _ in range(50):
-        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
-        if not leaked:
+    deadline = time.monotonic() + LEAK_WAIT
+    pause = threading.Event()
+    while True:
+        threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+        processes = _descendants_of_this_process() - processes_before
+        if not (threads or processes) or time.monotonic() > deadline:
             break
-        deadline.wait(0.1)
-    assert not leaked, f"threads left running: {leaked}"
+        pause.wait(0.1)
+    assert not threads, f"threads left running: {threads}"
+    assert not processes, f"processes left running: {[_command(pid) for pid in processes]}"
+
+
+def _descendants_of_this_process() -> set[int]:
+    from service_helpers import alive, descendants
+
+    me = os.getpid()
+    return {pid for pid in descendants(me)
+            if alive(pid) and not (_parent(pid) == me and any(h in _command(pid) for h in SHARED_HELPERS))}
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"(pid {pid}, gone)"
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except OSError:
+        return -1
