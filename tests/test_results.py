@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from watcher.classifier import Prediction
-from watcher.results import COLUMNS, ResultRow, ResultsFile, neutralise, read_ledger, repair_partial_last_line, unneutralise
+from watcher.results import COLUMNS, ResultRow, neutralise, read_ledger, unneutralise
+from watcher.results_file import ResultsFile, repair_torn_row
 
 AWKWARD_NAMES = [
     "plain.png",
@@ -119,6 +120,8 @@ def test_partial_last_line_is_repaired_before_appending(tmp_path, cut):
         results.append([ResultRow("third.png", ok(1))])
     table = read_back(path)
     assert list(table["filename"]) == ["first.png", "third.png"]
+    (side,) = tmp_path.glob("results.csv.torn-*")
+    assert torn.endswith(side.read_bytes()) and whole.startswith(torn[: len(torn) - len(side.read_bytes())])
 
 
 def test_repair_leaves_a_complete_file_alone(tmp_path):
@@ -126,7 +129,7 @@ def test_repair_leaves_a_complete_file_alone(tmp_path):
     with ResultsFile(path) as results:
         results.append([ResultRow("a.png", ok())])
     before = path.read_bytes()
-    assert repair_partial_last_line(path) is False
+    assert repair_torn_row(path) is None
     assert path.read_bytes() == before
 
 

@@ -23,7 +23,8 @@ from watcher.imaging import prepare_file
 from watcher.errors import ServiceError
 from watcher.inbox import check_layout, why_ignored
 from watcher.logs import JsonLinesFormatter
-from watcher.results import ResultsError, check_results_header
+from watcher.results import ResultsError
+from watcher.results_file import check_results_header
 from watcher.settings import IMAGE_PATTERNS, WatchSettings
 from watcher.stability import OPEN_GRACE, StabilityTracker
 

@@ -11,7 +11,8 @@ from typing import Iterator
 from watcher.classifier import Classifier
 from watcher.imaging import Prepared
 from watcher.parallel import prepared_in_order
-from watcher.results import ResultRow, ResultsFile, write_to_stdout
+from watcher.results import ResultRow, write_to_stdout
+from watcher.results_file import ResultsFile
 from watcher.settings import ClassifySettings
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from watcher.disposal import Disposer
 from watcher.imaging import Prepared
 from watcher.logs import decision
 from watcher.parallel import PreparePool, prepare_safely, release_free_memory
-from watcher.results import ResultRow, ResultsFile
+from watcher.results import ResultRow
+from watcher.results_file import ResultsFile
 from watcher.stability import Candidate, Signature, StabilityTracker, signature_of
 
 log = logging.getLogger(__name__)

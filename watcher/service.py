@@ -28,7 +28,8 @@ from watcher.inbox import check_layout, link_escapes, relative_name, scan, why_i
 from watcher.logs import decision
 from watcher.parallel import PreparePool, available_cores
 from watcher.processing import Counts, Job, Processor
-from watcher.results import ResultsFile, check_results_header, read_ledger
+from watcher.results import read_ledger
+from watcher.results_file import ResultsFile, check_results_header
 from watcher.settings import WatchSettings
 from watcher.protocol import HintKind
 from watcher.stability import StabilityTracker

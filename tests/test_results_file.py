@@ -1,0 +1,111 @@
+"""The results file on disk: never touch a file that is not ours, never leave half a row, follow rotation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from watcher.classifier import Prediction
+from watcher.results import ResultRow, ResultsError
+from watcher.results_file import ResultsFile, repair_torn_row
+
+
+def ok(digit: int = 3) -> Prediction:
+    return Prediction(status="ok", digit=digit, confidence=0.99)
+
+
+def rows(*names: str) -> list[ResultRow]:
+    return [ResultRow(name, ok(), sha256="0" * 64) for name in names]
+
+
+@pytest.mark.parametrize("content", [
+    b"id,name\n1,alice\n2,bob\n",  # the repro: a user's CSV whose last line is 'partial' to our parser
+    b"id,name\n1,alice\n2,bo",  # no final newline
+    b"",  # an empty file is ours to start
+])
+def test_a_file_that_is_not_ours_is_refused_byte_identical(tmp_path, content):
+    path = tmp_path / "f.csv"
+    path.write_bytes(content)
+    if content:
+        with pytest.raises(ResultsError, match="not a digitwatch results file"):
+            ResultsFile(path)
+        assert path.read_bytes() == content
+        assert not list(tmp_path.glob("f.csv.torn-*"))
+    else:
+        with ResultsFile(path) as results:
+            results.append(rows("a.png"))
+        assert list(pd.read_csv(path)["filename"]) == ["a.png"]
+
+
+def test_classify_refuses_a_csv_that_is_not_ours(digitwatch_exe, tmp_path, digit_files):
+    (image, _), = digit_files(1)
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"id,name\n1,alice\n2,bob\n")
+    done = subprocess.run([digitwatch_exe, "classify", str(image), "--results", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "not a digitwatch results file" in done.stderr
+    assert path.read_bytes() == b"id,name\n1,alice\n2,bob\n"
+
+
+def test_a_long_tail_that_is_not_a_row_is_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultsFile(path) as results:
+        results.append(rows("a.png"))
+    garbage = path.read_bytes() + b"x" * 70_000  # far longer than any row: not a torn row of ours
+    path.write_bytes(garbage)
+    with pytest.raises(ResultsError, match="not whole digitwatch rows"):
+        repair_torn_row(path)
+    assert path.read_bytes() == garbage
+
+
+FULL_DISK_CHILD = """
+import resource, sys
+from pathlib import Path
+from watcher.classifier import Prediction
+from watcher.results import ResultRow, ResultsError
+from watcher.results_file import ResultsFile
+path = Path(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
+with ResultsFile(path) as results:
+    written = 0
+    try:
+        for i in range(1000):
+            results.append([ResultRow(f"file_{i:04d}.png", Prediction(status="ok", digit=1, confidence=0.9),
+                                      sha256="0" * 64) for _ in range(3)])
+            written += 3
+    except ResultsError as exc:
+        print(written, exc)
+"""
+
+
+def test_a_full_disk_leaves_no_partial_row(tmp_path):
+    """RLIMIT_FSIZE stands in for a full disk: the append that does not fit is rolled back whole."""
+    path = tmp_path / "r.csv"
+    done = subprocess.run([sys.executable, "-c", FULL_DISK_CHILD, str(path), "2000"],
+                          capture_output=True, text=True, timeout=60)
+    written, _, message = done.stdout.partition(" ")
+    assert "cannot write to" in message and "File too large" in message, done.stdout + done.stderr
+    data = path.read_bytes()
+    assert data.endswith(b"\r\n") and len(data) <= 2000
+    table = pd.read_csv(path, dtype=str)
+    assert len(table) == int(written) > 0  # every row that was reported written is there, and no more
+
+
+def test_rotation_by_rename_delete_and_truncate_starts_a_new_file_with_header(tmp_path, caplog):
+    path = tmp_path / "r.csv"
+    with ResultsFile(path) as results:
+        results.append(rows("a.png"))
+        path.rename(tmp_path / "r.csv.1")  # logrotate's default
+        results.append(rows("b.png"))
+        path.unlink()  # deleted outright
+        results.append(rows("c.png"))
+        path.write_bytes(b"")  # copytruncate
+        results.append(rows("d.png"))
+    assert list(pd.read_csv(tmp_path / "r.csv.1")["filename"]) == ["a.png"]
+    assert list(pd.read_csv(path)["filename"]) == ["d.png"]
+    assert caplog.text.count("rotation?") == 3

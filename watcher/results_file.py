@@ -1,0 +1,199 @@
+"""The results CSV on disk: ours alone, appended durably, repaired and followed through rotation.
+
+Every command that writes results goes through `ResultsFile`, so one set of
+rules guards the user's data:
+- a file that does not start with the digitwatch header is never touched;
+- a row torn by a crash is cut on open, and its bytes are kept in a side file;
+- a failed append (a full disk) is rolled back, so no partial row stays;
+- when the file is renamed away or deleted while open (log rotation), later
+  rows go to a new file at the same path, header first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from watcher.results import COLUMNS, ResultRow, ResultsError, format_rows
+
+log = logging.getLogger(__name__)
+
+HEAD_BYTES = 4096  # enough to hold the header line
+MAX_TORN_BYTES = 64 * 1024  # a torn row is at most one row; more than this is not a row of ours
+
+
+def header_bytes() -> bytes:
+    """The header line as written, without its line end."""
+    return format_rows([], header=True).encode("utf-8").rstrip(b"\r\n")
+
+
+def check_results_header(path: Path) -> None:
+    """Refuse a file that is not a digitwatch results CSV, before anything repairs or appends to it.
+
+    A header cut short by a crash on the very first write is accepted: the
+    repair on open cuts it and a whole header is written again.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError as exc:
+        raise ResultsError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    expected = header_bytes()
+    first, newline, _ = head.partition(b"\n")
+    first = first.rstrip(b"\r")
+    if first == expected or (not newline and expected.startswith(first)):
+        return
+    raise ResultsError(
+        f"{path} is not a digitwatch results file (its first line is not the digitwatch header); "
+        "it was left untouched: move it aside or pass another --results"
+    )
+
+
+def repair_torn_row(path: Path) -> Path | None:
+    """Cut a half-written last row left by a crash, keeping the cut bytes in a side file.
+
+    Returns the side file's path, or None when the file was whole. Only a
+    digitwatch file (checked first) is repaired, and only its last row.
+    """
+    check_results_header(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    data = path.read_bytes()
+    keep = _complete_prefix_length(data)
+    if keep == len(data):
+        return None
+    torn = data[keep:]
+    if len(torn) > MAX_TORN_BYTES:
+        raise ResultsError(f"{path} ends in {len(torn):,} bytes that are not whole digitwatch rows; it was left "
+                           "untouched: move it aside or pass another --results")
+    side = path.with_name(f"{path.name}.torn-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
+    _write_durably(side, torn)
+    with open(path, "r+b") as handle:
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+    log.warning("results file %s ended in a torn row (%d bytes, left by a crash); cut it and kept the bytes in %s",
+                path, len(torn), side)
+    return side
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    try:
+        with open(path, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise ResultsError(f"cannot keep the torn row of the results file in {path}: {exc.strerror or exc}; "
+                           "nothing was cut") from exc
+
+
+def _complete_prefix_length(data: bytes) -> int:
+    """Length of the longest prefix that ends a line and parses into whole rows."""
+    end = len(data)
+    while end > 0:
+        if data[end - 1 : end] == b"\n" and _parses_whole(data[:end]):
+            return end
+        end = data.rfind(b"\n", 0, end - 1) + 1 if end > 1 else 0
+    return 0
+
+
+def _parses_whole(data: bytes) -> bool:
+    """True when data decodes and its last record has the full column count."""
+    try:
+        text = data.decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except (UnicodeDecodeError, csv.Error):
+        return False
+    return all(len(row) == len(COLUMNS) for row in rows[-1:])
+
+
+class ResultsFile:
+    """An append-only results CSV: checked, repaired on open, each append durable or rolled back."""
+
+    def __init__(self, path: Path, *, neutralise_formulas: bool = True) -> None:
+        self.path = path
+        self.neutralise_formulas = neutralise_formulas
+        repair_torn_row(path)  # checks first that the file is ours
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultsError(f"cannot create the folder {path.parent}: {exc.strerror or exc}") from exc
+        self._fd = self._open()
+
+    def _open(self) -> int:
+        """Open (or create) the file for appending; a new or empty file gets the header first."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:
+            raise ResultsError(f"cannot open {self.path} for appending: {exc.strerror or exc}") from exc
+        if os.fstat(fd).st_size == 0:
+            self._write_to(fd, format_rows([], header=True).encode("utf-8"))
+        return fd
+
+    def append(self, rows: list[ResultRow]) -> None:
+        """Append rows and make them durable (write and fsync) before returning.
+
+        On failure (a full disk, a file-size limit, an I/O error) the file is cut
+        back to where it was, so no partial row stays, and ResultsError is raised.
+        """
+        if not rows:
+            return
+        self._follow_rotation()
+        text = format_rows(rows, header=False, neutralise_formulas=self.neutralise_formulas)
+        self._write_to(self._fd, text.encode("utf-8"))
+
+    def _follow_rotation(self) -> None:
+        """Reopen at the configured path when the open file was renamed, deleted or emptied."""
+        try:
+            on_disk = os.stat(self.path)
+        except FileNotFoundError:
+            on_disk = None
+        held = os.fstat(self._fd)
+        if on_disk is not None and (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino) \
+                and held.st_size > 0:
+            return
+        how = "was emptied" if on_disk is not None and held.st_size == 0 else "was renamed or deleted"
+        os.close(self._fd)
+        self._fd = self._open()
+        log.warning("results file %s %s (rotation?); writing further rows to a new file there, header first",
+                    self.path, how, extra={"decision": "rotated"})
+
+    def _write_to(self, fd: int, data: bytes) -> None:
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        except OSError as exc:
+            self._roll_back(fd, start)
+            raise ResultsError(f"cannot write to {self.path}: {exc.strerror or exc}; the rows not written are "
+                               "written when the service runs again with space") from exc
+
+    def _roll_back(self, fd: int, size: int) -> None:
+        """Cut a partly written append, so no reader ever sees half a row."""
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError:
+            log.error("could not cut the partial row from %s; it is cut when the service starts again", self.path)
+
+    def close(self) -> None:
+        """Close the file; rows are already durable."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> ResultsFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
