@@ -52,3 +52,18 @@ class LogLevel(StrEnum):
     INFO = "INFO"
     WARNING = "WARNING"
     ERROR = "ERROR"
+
+
+class ServiceState(StrEnum):
+    """What the service says it is doing, in its status file."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"  # it exited cleanly; a crash leaves "running" with a pid that is gone
+
+
+class ErrorKind(StrEnum):
+    """What went wrong, for the `digitwatch_errors_total{kind}` metric."""
+
+    READ = "read"  # a file got a row with status error
+    DISPOSE = "dispose"  # a file could not be moved or deleted after its row was written
+    RESULTS = "results"  # the results CSV could not be written
