@@ -33,8 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 import scan_render  # noqa: E402
 import scan_report  # noqa: E402
 from scan_report import BenchResult, Sample  # noqa: E402
-from train.data import DataError, load_mnist  # noqa: E402
-from train.fit import normalise_digits  # noqa: E402
+from train.data import DataError, load_mnist, normalise_digits  # noqa: E402
 from watcher.classifier import Classifier, ModelError  # noqa: E402
 
 log = logging.getLogger(__name__)

@@ -44,7 +44,7 @@ def tiny_model_path(tmp_path_factory, mnist_small) -> Path:
     """
     import keras
 
-    from train.fit import normalise_digits
+    from train.data import normalise_digits
 
     keras.utils.set_random_seed(0)
     x = normalise_digits(mnist_small["x_train"])

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from train.data import normalise_digits
 from train.export import export_litert, with_source_digest
-from train.fit import normalise_digits
 from watcher.backends import ModelError, read_source_digest
 from watcher.classifier import Classifier
 
@@ -56,7 +56,7 @@ def test_a_stale_export_is_not_used(exported, tmp_path):
     stale = with_source_digest(exported.with_suffix(".tflite").read_bytes(), "0" * 64)
     keras_path.with_suffix(".tflite").write_bytes(stale)
     assert Classifier(keras_path).backend.name == "keras"
-    with pytest.raises(ModelError, match="no matching .tflite"):
+    with pytest.raises(ModelError, match=r"no matching \.tflite"):
         Classifier(keras_path, backend="litert")
 
 

@@ -36,7 +36,7 @@ def test_tutorial_784_input_h5_model_classifies_files(tutorial_h5_model, digit_f
     files = digit_files(60)
     classifier = Classifier(tutorial_h5_model)
     predictions = classifier.classify_files([path for path, _ in files])
-    correct = sum(p.digit == label for p, (_, label) in zip(predictions, files))
+    correct = sum(p.digit == label for p, (_, label) in zip(predictions, files, strict=True))
     assert correct >= 45  # 1,000 training digits and 5 epochs: well above chance (6 of 60)
     for p in predictions:
         assert p.status in ("ok", "uncertain")
@@ -55,7 +55,7 @@ def test_tiny_keras_model_with_metadata(tiny_model_path, digit_files):
     classifier = Classifier(tiny_model_path)
     assert classifier.uncertain_below == 0.3  # read from the metadata beside the model
     predictions = classifier.classify_files([path for path, _ in files])
-    assert sum(p.digit == label for p, (_, label) in zip(predictions, files)) >= 30
+    assert sum(p.digit == label for p, (_, label) in zip(predictions, files, strict=True)) >= 30
 
 
 def test_unreadable_image_becomes_an_error_prediction(tiny_model_path, tmp_path):
@@ -85,7 +85,7 @@ def test_text_file_is_not_a_model(tmp_path):
 def test_wrong_extension(tmp_path):
     path = tmp_path / "model.pt"
     path.write_bytes(b"\x00" * 10)
-    with pytest.raises(ModelError, match=".keras or .h5"):
+    with pytest.raises(ModelError, match=r"\.keras or \.h5"):
         Classifier(path)
 
 

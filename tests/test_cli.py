@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -32,8 +34,42 @@ def read_csv_text(text: str) -> pd.DataFrame:
 def test_help_lists_every_command(digitwatch_exe):
     result = run(digitwatch_exe, "--help")
     assert result.returncode == 0
-    for command in ("watch", "classify", "train", "evaluate"):
+    for command in ("watch", "classify", "train", "evaluate", "convert", "status"):
         assert command in result.stdout
+
+
+def test_version_is_the_installed_distributions(digitwatch_exe):
+    import watcher
+
+    result = run(digitwatch_exe, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"digitwatch {importlib.metadata.version('digitwatch')}\n"
+    assert watcher.__version__ == importlib.metadata.version("digitwatch")
+
+
+# Commands whose own modules still leave typer to name an option's value by its Python type (<file>, {paths}).
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["watch"],
+        ["classify"],
+        ["train"],
+        ["evaluate"],
+        ["convert"],
+        ["status"],
+    ],
+    ids=lambda command: " ".join(command) or "digitwatch",
+)
+def test_help_reads_well_at_80_columns(command):
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    too_wide = [line for line in result.output.splitlines() if len(line) > 80]
+    assert not too_wide and "\u2026" not in result.output, "cut or too wide at 80 columns"
+    placeholders = re.findall(r"<[^<>\s]+>|\{\w+\}|list\[", result.output)  # <bool>, <file>, {paths}, list[Path]
+    assert not placeholders, f"type placeholders in the help: {placeholders}"
 
 
 @pytest.mark.parametrize(
@@ -61,7 +97,7 @@ def test_classify_folder_prints_csv_with_relative_names(digitwatch_exe, tiny_mod
     assert list(table.columns[:5]) == ["filename", "digit", "confidence", "status", "processed_at"]
     assert sorted(table["filename"]) == sorted(f"batch1/{path.name}" for path, _ in files)
     labels = {f"batch1/{path.name}": str(label) for path, label in files}
-    correct = sum(labels[name] == digit for name, digit in zip(table["filename"], table["digit"]))
+    correct = sum(labels[name] == digit for name, digit in zip(table["filename"], table["digit"], strict=True))
     assert correct >= 15
 
 
@@ -69,7 +105,8 @@ def test_classify_appends_to_results_with_header_once(digitwatch_exe, tiny_model
     files = digit_files(5)
     results = tmp_path / "out" / "results.csv"
     for _ in range(2):
-        result = run(digitwatch_exe, "classify", *[p for p, _ in files], "--results", results, "--model", tiny_model_path)
+        paths = [p for p, _ in files]
+        result = run(digitwatch_exe, "classify", *paths, "--results", results, "--model", tiny_model_path)
         assert result.returncode == 0, result.stderr
         assert "5 files classified" in result.stderr
     text = results.read_text(encoding="utf-8")
@@ -123,6 +160,8 @@ def test_train_one_epoch_writes_every_artifact(digitwatch_exe, tmp_path):
     result = run(digitwatch_exe, "train", "--data", SMALL_MNIST, "--epochs", "1", "--output", output, "--seed", "3")
     assert result.returncode == 0, result.stderr
     assert "MNIST test accuracy" in result.stdout
+    noise = ("oneDNN", "cpu_feature_guard", "absl", "Assets written", "SavedModel")  # TensorFlow's start-up and export
+    assert not [line for line in result.stderr.splitlines() if any(word in line for word in noise)], result.stderr
     for suffix in (".keras", ".meta.json", ".metrics.json", ".curves.png", ".confusion.png"):
         assert (tmp_path / "models" / f"small{suffix}").is_file(), suffix
     meta = json.loads((tmp_path / "models" / "small.meta.json").read_text())
@@ -145,6 +184,14 @@ def test_train_without_network_says_to_pass_data(monkeypatch, tmp_path):
     result = CliRunner().invoke(app, ["train", "--output", str(tmp_path / "m.keras")])
     assert result.exit_code == 1
     assert "--data" in result.output
+
+
+def test_train_defaults_are_the_recipe():
+    """The CLI writes the recipe's defaults out (it imports nothing from train/ at start-up); they must agree."""
+    from train import DEFAULT_EPOCHS, DEFAULT_NEGATIVES
+    from watcher.commands import train as train_cli
+
+    assert (train_cli.DEFAULT_EPOCHS, train_cli.DEFAULT_NEGATIVES) == (DEFAULT_EPOCHS, DEFAULT_NEGATIVES)
 
 
 def test_train_refuses_output_that_is_not_keras(tmp_path):

@@ -74,7 +74,7 @@ def test_npz_without_expected_arrays(tmp_path):
 def test_not_an_npz_file(tmp_path):
     path = tmp_path / "mnist.npz"
     path.write_text("this is not numpy data")
-    with pytest.raises(DataError, match="not a readable .npz"):
+    with pytest.raises(DataError, match=r"not a readable \.npz"):
         load_mnist(path)
 
 

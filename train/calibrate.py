@@ -23,7 +23,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Softmax of logits divided by the temperature."""
-    return softmax(logits / temperature, axis=1)
+    return np.asarray(softmax(logits / temperature, axis=1))
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:

@@ -1,4 +1,4 @@
-"""Load MNIST from a Keras-layout .npz, a folder of IDX files, or the Keras download."""
+"""Load MNIST (a Keras-layout .npz, a folder of IDX files, or the Keras download); normalise it as the service does."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from watcher import imaging
+from watcher.loading import ImageError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,18 @@ def load_mnist(path: str | Path | None = None) -> Dataset:
     if path.is_dir():
         return _validated(*_load_idx_folder(path), source=str(path))
     return _validated(*_load_npz(path), source=str(path))
+
+
+def normalise_digits(images: np.ndarray) -> np.ndarray:
+    """Run uint8 MNIST digits through the same normaliser the service uses; (N, 28, 28, 1) float32."""
+    out = np.empty((*images.shape, 1), dtype=np.float32)
+    for index, image in enumerate(images):
+        pixels = image.astype(np.float32) / 255.0
+        try:
+            out[index, ..., 0] = imaging.normalise_array(pixels)
+        except ImageError:
+            out[index, ..., 0] = pixels  # a near-empty MNIST digit: keep it as it is
+    return out
 
 
 def _download() -> tuple[np.ndarray, ...]:
@@ -113,7 +128,9 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header_end).reshape(shape)
 
 
-def _validated(x_train, y_train, x_test, y_test, *, source: str) -> Dataset:
+def _validated(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *, source: str
+) -> Dataset:
     """Check shapes, dtypes and labels so that a wrong file fails here, not mid-training."""
     for name, images, labels in (("train", x_train, y_train), ("test", x_test, y_test)):
         if images.ndim != 3 or images.shape[1:] != (28, 28):

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from train.calibrate import expected_calibration_error
-from train.data import load_mnist
-from train.fit import normalise_digits
+from train.data import load_mnist, normalise_digits
 from train.report import confusion_matrix
 from watcher.classifier import Classifier
 
@@ -42,7 +41,7 @@ class EvaluationReport:
         return (
             f"model: {self.model_path}\n"
             f"MNIST test digits: {self.digits}\n"
-            f"accuracy: {self.accuracy:.4f} ({int(round((1 - self.accuracy) * self.digits))} errors)\n"
+            f"accuracy: {self.accuracy:.4f} ({round((1 - self.accuracy) * self.digits)} errors)\n"
             f"expected calibration error: {self.ece:.4f}\n"
             f"flagged uncertain: {self.flagged_share:.2%}\n"
             f"most frequent confusions: {confusions or 'none'}"

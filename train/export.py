@@ -4,14 +4,14 @@ The service runs the .tflite with the LiteRT interpreter, so it starts without
 importing TensorFlow (see `watcher/backends.py`). The export records the
 SHA-256 of the Keras file it came from; the service uses the .tflite only
 while that record matches, so a retrained .keras is never shadowed by an old
-export. Rerun after replacing a model:
+export. `digitwatch train` exports every model it writes; after replacing a
+.keras file by other means, export it again:
 
-    python -m train.export watcher/models/default.keras --data ../shared/data/mnist.npz
+    digitwatch convert watcher/models/default.keras --data ../shared/data/mnist.npz
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import tempfile
@@ -20,9 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+from train.data import load_mnist, normalise_digits
 from watcher.backends import LITERT_SUFFIX, SOURCE_KEY, LiteRTBackend, file_sha256, import_keras_quietly
 
 log = logging.getLogger(__name__)
+
+KERAS_SUFFIX = ".keras"  # Keras 3's own format; the one `digitwatch train` writes
+
+
+class ExportError(Exception):
+    """The model cannot be exported: missing, not a .keras file, or not convertible to LiteRT."""
 
 
 @dataclass(frozen=True)
@@ -44,18 +51,53 @@ class Agreement:
         return text
 
 
+@dataclass(frozen=True)
+class Conversion:
+    """What `convert` wrote and, when it was checked on MNIST, how well it agrees with Keras."""
+
+    tflite_path: Path
+    size: int  # bytes
+    agreement: Agreement | None = None
+
+
+def convert(keras_path: Path, *, data: Path | None = None) -> Conversion:
+    """Export a .keras model to NAME.tflite beside it; with MNIST `data`, compare both on its test digits."""
+    if not keras_path.is_file():
+        raise ExportError(f"model file not found: {keras_path}")
+    if keras_path.suffix.lower() != KERAS_SUFFIX:
+        raise ExportError(f"{keras_path} is not a {KERAS_SUFFIX} file; convert takes a model saved by Keras 3 "
+                          f"(model.save('NAME{KERAS_SUFFIX}'))")
+    dataset = load_mnist(data) if data is not None else None  # a wrong data path fails before the slow export
+    tflite_path = export_litert(keras_path)
+    agreement = None
+    if dataset is not None:
+        agreement = compare(keras_path, tflite_path, normalise_digits(dataset.x_test), dataset.y_test)
+    return Conversion(tflite_path=tflite_path, size=tflite_path.stat().st_size, agreement=agreement)
+
+
 def export_litert(keras_path: Path, *, output: Path | None = None) -> Path:
-    """Convert a .keras model to NAME.tflite beside it (float32, no quantisation); return its path."""
+    """Convert a .keras model to NAME.tflite beside it (float32, no quantisation); return its path.
+
+    Raises ExportError when Keras cannot load the model, the converter cannot
+    take it, or the .tflite cannot be written.
+    """
     keras = import_keras_quietly()
     output = output or keras_path.with_suffix(LITERT_SUFFIX)
-    model = keras.models.load_model(keras_path, compile=False)
-    with tempfile.TemporaryDirectory(prefix="digitwatch_export_") as scratch:
-        converted = Path(scratch) / "model.tflite"
-        model.export(str(converted), format="litert", verbose=False)
-        content = with_source_digest(converted.read_bytes(), file_sha256(keras_path))
+    try:
+        model = keras.models.load_model(keras_path, compile=False)
+        with tempfile.TemporaryDirectory(prefix="digitwatch_export_") as scratch:
+            converted = Path(scratch) / "model.tflite"
+            model.export(str(converted), format="litert", verbose=False)
+            content = with_source_digest(converted.read_bytes(), file_sha256(keras_path))
+    except Exception as exc:  # Keras and the converter raise many unrelated types for a model they cannot take
+        raise ExportError(f"{keras_path} could not be converted to LiteRT: {exc.__class__.__name__}: {exc}") from exc
     partial = output.with_name(output.name + ".part")
-    partial.write_bytes(content)
-    os.replace(partial, output)  # a reader never sees half a model
+    try:
+        partial.write_bytes(content)
+        os.replace(partial, output)  # a reader never sees half a model
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ExportError(f"cannot write {output}: {exc}") from exc
     log.info("exported %s to %s (%d bytes)", keras_path, output, len(content))
     return output
 
@@ -78,39 +120,15 @@ def with_source_digest(tflite: bytes, digest: str) -> bytes:
 def compare(keras_path: Path, tflite_path: Path, inputs: np.ndarray, labels: np.ndarray | None = None) -> Agreement:
     """Run both models on the same normalised digits (N, 28, 28, 1) and compare their outputs."""
     keras = import_keras_quietly()
-    reference = np.asarray(keras.models.load_model(keras_path, compile=False).predict(inputs, batch_size=1024, verbose=0))
+    model = keras.models.load_model(keras_path, compile=False)
+    reference = np.asarray(model.predict(inputs, batch_size=1024, verbose=0))
     backend = LiteRTBackend(tflite_path)
     exported = np.concatenate([backend.predict(inputs[i : i + 1024]) for i in range(0, len(inputs), 1024)])
     same = reference.argmax(axis=1) == exported.argmax(axis=1)
-    accuracies = (None, None) if labels is None else (
-        float((reference.argmax(axis=1) == labels).mean()), float((exported.argmax(axis=1) == labels).mean()))
+    keras_accuracy = litert_accuracy = None
+    if labels is not None:
+        keras_accuracy = float((reference.argmax(axis=1) == labels).mean())
+        litert_accuracy = float((exported.argmax(axis=1) == labels).mean())
     return Agreement(digits=len(inputs), same_digit=int(same.sum()),
                      max_output_difference=float(np.abs(reference - exported).max()),
-                     keras_accuracy=accuracies[0], litert_accuracy=accuracies[1])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m train.export [MODEL.keras ...] [--data MNIST.npz]`."""
-    parser = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", type=Path, help="Keras models to export (default: the shipped model)")
-    parser.add_argument("--data", type=Path, help="MNIST .npz: compare Keras and LiteRT on its 10,000 test digits")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from watcher.classifier import default_model_path
-
-    for keras_path in args.models or [default_model_path()]:
-        tflite_path = export_litert(keras_path)
-        if args.data:
-            from train.data import load_mnist
-            from train.fit import normalise_digits
-
-            dataset = load_mnist(args.data)
-            agreement = compare(keras_path, tflite_path, normalise_digits(dataset.x_test), dataset.y_test)
-            print(f"{tflite_path}: {agreement.summary()}")
-            if agreement.same_digit != agreement.digits:
-                return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+                     keras_accuracy=keras_accuracy, litert_accuracy=litert_accuracy)

@@ -7,15 +7,21 @@ import platform
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from train import DEFAULT_EPOCHS, DEFAULT_NEGATIVES, calibrate, report
-from train.data import Dataset, load_mnist
+from train.data import Dataset, load_mnist, normalise_digits
 from train.export import export_litert
 from watcher import __version__, imaging
+from watcher.backends import import_keras_quietly
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +58,7 @@ class TrainResult:
 
 def train(settings: TrainSettings) -> TrainResult:
     """Load data, train, calibrate on validation, test once, and save model and artifacts."""
-    import keras
-
+    keras = import_keras_quietly()  # before anything else imports TensorFlow, so it starts without its notices
     started = time.monotonic()
     keras.utils.set_random_seed(settings.seed)
     dataset = load_mnist(settings.data)
@@ -90,19 +95,7 @@ def train(settings: TrainSettings) -> TrainResult:
     )
 
 
-def normalise_digits(images: np.ndarray) -> np.ndarray:
-    """Run uint8 MNIST digits through the same normaliser the service uses; (N, 28, 28, 1) float32."""
-    out = np.empty(images.shape + (1,), dtype=np.float32)
-    for index, image in enumerate(images):
-        pixels = image.astype(np.float32) / 255.0
-        try:
-            out[index, ..., 0] = imaging.normalise_array(pixels)
-        except imaging.ImageError:
-            out[index, ..., 0] = pixels  # a near-empty MNIST digit: keep it as it is
-    return out
-
-
-def _split(dataset: Dataset, settings: TrainSettings):
+def _split(dataset: Dataset, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Normalise the training digits and carve a seeded validation split out of them."""
     log.info("normalising %d training digits", len(dataset.x_train))
     x_all = normalise_digits(dataset.x_train)
@@ -112,11 +105,13 @@ def _split(dataset: Dataset, settings: TrainSettings):
     return x_all[fit], dataset.y_train[fit], x_all[val], dataset.y_train[val]
 
 
-def _fit(x_fit, y_fit, x_val, y_val, settings: TrainSettings):
-    """Train with augmentation and a warm-up + cosine schedule; return the best validation epoch's model and the history."""
-    import keras
-
+def _fit(
+    x_fit: np.ndarray, y_fit: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, settings: TrainSettings
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Train with augmentation and a warm-up + cosine schedule; return the best-on-validation model and the history."""
     from train.model import build_model
+
+    keras = import_keras_quietly()
 
     model = build_model()
     x_fit, y_fit = _with_negatives(x_fit, _one_hot(y_fit), settings)
@@ -153,10 +148,10 @@ def _fit(x_fit, y_fit, x_val, y_val, settings: TrainSettings):
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
-    return np.eye(len(CLASSES), dtype=np.float32)[labels]
+    return np.asarray(np.eye(len(CLASSES), dtype=np.float32)[labels])
 
 
-def _with_negatives(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings):
+def _with_negatives(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray]:
     """Append synthetic non-digits whose target is uniform: "none of the ten, equally"."""
     count = min(settings.negatives, len(x_fit) // 9)  # at most a tenth of what the model sees
     if count <= 0:
@@ -169,7 +164,7 @@ def _with_negatives(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSetting
     return np.concatenate([x_fit, negatives]), np.concatenate([y_fit, uniform])
 
 
-def _training_stream(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings):
+def _training_stream(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
     """A shuffled, batched tf.data stream, augmented with a seed per batch."""
     import tensorflow as tf
 
@@ -190,7 +185,7 @@ def _training_stream(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettin
     return stream.prefetch(tf.data.AUTOTUNE)
 
 
-def _calibration_report(val_logits: np.ndarray, y_val: np.ndarray, temperature: float) -> dict:
+def _calibration_report(val_logits: np.ndarray, y_val: np.ndarray, temperature: float) -> dict[str, float]:
     """Validation accuracy, ECE before and after temperature scaling, and the chosen threshold."""
     correct = val_logits.argmax(axis=1) == y_val
     raw = calibrate.probabilities(val_logits).max(axis=1)
@@ -207,10 +202,13 @@ def _calibration_report(val_logits: np.ndarray, y_val: np.ndarray, temperature: 
     }
 
 
-def _metadata(dataset: Dataset, settings: TrainSettings, test_accuracy: float, calibration: dict, seconds: float) -> dict:
+def _metadata(
+    dataset: Dataset, settings: TrainSettings, test_accuracy: float, calibration: dict[str, float], seconds: float
+) -> dict[str, object]:
     """What anyone loading the model needs to know to use and to trust it."""
-    import keras
     import tensorflow as tf
+
+    keras = import_keras_quietly()
 
     return {
         "format": "digitwatch-model/1",
@@ -224,7 +222,7 @@ def _metadata(dataset: Dataset, settings: TrainSettings, test_accuracy: float, c
         "validation_accuracy": calibration["validation_accuracy"],
         "dataset_source": dataset.source,
         "dataset_sha256": dataset.checksum(),
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "training_seconds": round(seconds, 1),
         "epochs": settings.epochs,
         "seed": settings.seed,
@@ -239,7 +237,9 @@ def _metadata(dataset: Dataset, settings: TrainSettings, test_accuracy: float, c
     }
 
 
-def _metrics(history: dict, calibration: dict, test_accuracy: float, matrix: np.ndarray) -> dict:
+def _metrics(
+    history: dict[str, list[float]], calibration: dict[str, float], test_accuracy: float, matrix: np.ndarray
+) -> dict[str, object]:
     """Numbers for a person or a dashboard: accuracy, calibration, per-epoch history."""
     return {
         "test_accuracy": test_accuracy,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import layers
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 
+Tensor = Any  # a symbolic Keras tensor; Keras ships no type information
 
-def _conv_block(x, filters: int, *, kernel_size: int = 3, strides: int = 1, padding: str = "valid"):
+
+def _conv_block(x: Tensor, filters: int, *, kernel_size: int = 3, strides: int = 1, padding: str = "valid") -> Tensor:
     """Convolution, batch normalisation, ReLU: the unit every stage is built from."""
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False)(x)
     x = layers.BatchNormalization()(x)

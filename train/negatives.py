@@ -9,12 +9,13 @@ need no font files and never touch the fonts the scan benchmark draws from.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from watcher import imaging
+from watcher.loading import ImageError
 
 # Letters a writer could not mistake for a digit; I, l, O, S, Z, B, G, b, g, q look like 1 0 5 2 8 6 9.
 LETTERS = "ACEFHKLMNPRUVWXYcdefhkmnprtuvwxy"
@@ -32,7 +33,7 @@ def render_negatives(count: int, *, seed: int = 0) -> np.ndarray:
         image = _draw_text(rng, LETTERS if kind == "letter" else SYMBOLS) if kind != "shape" else _draw_shape(rng)
         try:
             out[made] = imaging.normalise_array(np.asarray(image, dtype=np.float32) / 255.0)
-        except imaging.ImageError:
+        except ImageError:
             continue  # the normaliser already rejects it: nothing for the model to learn
         made += 1
     return out
@@ -48,14 +49,16 @@ def _draw_text(rng: np.random.Generator, alphabet: str) -> Image.Image:
     image, draw = _canvas()
     font = _font(int(rng.integers(40, 72)))
     char = alphabet[int(rng.integers(len(alphabet)))]
-    draw.text((CANVAS / 2, CANVAS / 2), char, fill=255, font=font, anchor="mm", stroke_width=int(rng.integers(0, 5)), stroke_fill=255)
+    draw.text((CANVAS / 2, CANVAS / 2), char, fill=255, font=font, anchor="mm",
+              stroke_width=int(rng.integers(0, 5)), stroke_fill=255)
     shear = float(rng.uniform(-0.3, 0.3))
-    image = image.transform(image.size, Image.Transform.AFFINE, (1, shear, -shear * CANVAS / 2, 0, 1, 0), Image.Resampling.BILINEAR)
+    image = image.transform(image.size, Image.Transform.AFFINE, (1, shear, -shear * CANVAS / 2, 0, 1, 0),
+                            Image.Resampling.BILINEAR)
     return image.rotate(float(rng.uniform(-15, 15)), resample=Image.Resampling.BILINEAR)
 
 
-@lru_cache(maxsize=None)
-def _font(size: int) -> ImageFont.FreeTypeFont:
+@cache
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
@@ -70,11 +73,12 @@ def _draw_shape(rng: np.random.Generator) -> Image.Image:
     shape = rng.choice(["polygon", "star", "hatch"])
     if shape == "polygon":
         sides = int(rng.integers(3, 5))
-        draw.regular_polygon((centre, centre, radius), sides, rotation=float(rng.uniform(0, 90)), outline=255, width=width)
+        rotation = float(rng.uniform(0, 90))
+        draw.regular_polygon((centre, centre, radius), sides, rotation=rotation, outline=255, width=width)
     elif shape == "star":
         angles = np.linspace(0, 2 * np.pi, 11)[:-1] + rng.uniform(0, np.pi)
         radii = np.where(np.arange(10) % 2 == 0, radius, radius * 0.45)
-        points = [(centre + r * np.cos(a), centre + r * np.sin(a)) for r, a in zip(radii, angles)]
+        points = [(centre + r * np.cos(a), centre + r * np.sin(a)) for r, a in zip(radii, angles, strict=True)]
         draw.polygon(points, outline=255, width=width)
     else:
         for offset in np.linspace(-radius, radius, int(rng.integers(3, 6))):

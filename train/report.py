@@ -8,8 +8,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on a server
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def artifact_paths(model_path: Path) -> dict[str, Path]:
@@ -23,7 +23,7 @@ def artifact_paths(model_path: Path) -> dict[str, Path]:
     }
 
 
-def write_json(path: Path, payload: dict) -> None:
+def write_json(path: Path, payload: dict[str, object]) -> None:
     """Write a JSON file with stable key order, readable by people too."""
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 

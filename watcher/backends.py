@@ -1,11 +1,12 @@
 """Run a digit model on a batch: LiteRT for exported models, Keras (TensorFlow) for any other.
 
-`digitwatch train` writes NAME.tflite beside NAME.keras (see `train/export.py`)
-and records in it the SHA-256 of the Keras file it came from. When that
-record matches the Keras file, the LiteRT interpreter runs the model: it
-loads in milliseconds and never imports TensorFlow, which takes seconds and
-hundreds of megabytes. A model without a matching .tflite (your own .keras
-or .h5, or one retrained without re-exporting) runs through Keras.
+`digitwatch train` and `digitwatch convert` write NAME.tflite beside
+NAME.keras (see `train/export.py`) and record in it the SHA-256 of the Keras
+file it came from. When that record matches the Keras file, the LiteRT
+interpreter runs the model: it loads in milliseconds and never imports
+TensorFlow, which takes seconds and hundreds of megabytes. A model without a
+matching .tflite (your own .keras or .h5, or one retrained without
+re-exporting) runs through Keras.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol
+from types import ModuleType
+from typing import Protocol
 
 import numpy as np
 
@@ -26,9 +29,8 @@ log = logging.getLogger(__name__)
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 LITERT_SUFFIX = ".tflite"
 SOURCE_KEY = "digitwatch_source_sha256"  # TFLite metadata entry: hash of the Keras file exported
-# LiteRT threads. Two beat one even while decode workers fill both cores
-# (classify on 10,000 28x28 PNGs: 2,920 against 2,720 files/s, medians of 3):
-# the model's share of each chunk is done sooner, and the workers wait less.
+# LiteRT threads. Two beat one even while decode workers fill both cores (README,
+# "Speed"): the model's share of each chunk is done sooner, and the workers wait less.
 INFERENCE_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
@@ -70,7 +72,7 @@ def load_backend(model_path: Path, *, prefer: str = "auto", threads: int = INFER
                     raise
                 log.warning("%s; using the Keras model instead", exc)
         elif prefer == "litert":
-            raise ModelError(f"{model_path} has no matching {LITERT_SUFFIX}; run: python -m train.export {model_path}")
+            raise ModelError(f"{model_path} has no matching {LITERT_SUFFIX}; run: digitwatch convert {model_path}")
     return KerasBackend(model_path)
 
 
@@ -84,7 +86,7 @@ def litert_twin(model_path: Path) -> Path | None:
         return None
     recorded = read_source_digest(twin)
     if recorded != file_sha256(model_path):
-        log.warning("%s was not exported from %s (the Keras file changed); run: python -m train.export %s",
+        log.warning("%s was not exported from %s (the Keras file changed); run: digitwatch convert %s",
                     twin.name, model_path.name, model_path)
         return None
     return twin
@@ -100,7 +102,7 @@ def file_sha256(path: Path) -> str:
 
 
 def read_source_digest(tflite_path: Path) -> str | None:
-    """The Keras file hash recorded in a .tflite by `train.export`, or None."""
+    """The Keras file hash recorded in a .tflite by `digitwatch convert` (train/export.py), or None."""
     from ai_edge_litert import schema_py_generated as schema
 
     try:
@@ -108,7 +110,8 @@ def read_source_digest(tflite_path: Path) -> str | None:
         for index in range(model.MetadataLength()):
             entry = model.Metadata(index)
             if entry.Name() == SOURCE_KEY.encode():
-                return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode("ascii")
+                digest: str = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode("ascii")
+                return digest
     except Exception:  # a truncated or foreign file: treat as carrying no record
         return None
     return None
@@ -138,14 +141,14 @@ class LiteRTBackend:
         self.path = path
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Run one batch; the input tensor is resized only when the batch size changes (~0.1 ms)."""
+        """Run one batch; the input is resized only when the batch size changes, as that re-plans the memory."""
         if len(batch) != self._batch:
-            self._interpreter.resize_tensor_input(self._input, (len(batch),) + self.input_shape)
+            self._interpreter.resize_tensor_input(self._input, (len(batch), *self.input_shape))
             self._interpreter.allocate_tensors()
             self._batch = len(batch)
         self._interpreter.set_tensor(self._input, np.ascontiguousarray(batch, dtype=np.float32))
         self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output).copy()
+        return np.array(self._interpreter.get_tensor(self._output))  # a copy: the interpreter reuses its buffer
 
 
 class KerasBackend:
@@ -169,18 +172,23 @@ class KerasBackend:
         return np.asarray(self.model.predict_on_batch(batch))
 
 
-def import_keras_quietly():
+def import_keras_quietly() -> ModuleType:
     """Import Keras (and TensorFlow) without the native start-up chatter on stderr.
 
-    TensorFlow's C++ layer prints oneDNN and absl notices before any Python
-    logging setting applies; they would land in the service's log.
+    TensorFlow's C++ layer prints oneDNN, CPU-feature and absl notices before
+    any Python logging setting applies; they would land in the service's log
+    and in the output of `train`, `evaluate` and `convert`. Call this before
+    anything else imports TensorFlow. A TF_CPP_MIN_LOG_LEVEL or a level on the
+    "tensorflow" logger that the user set is left as it is.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
-    with _stderr_muted():
-        import keras
-    return keras
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ INFO and WARNING lines, e.g. the converter's
+    tf_logger = logging.getLogger("tensorflow")
+    if tf_logger.level == logging.NOTSET:
+        tf_logger.setLevel(logging.WARNING)  # its INFO lines ("Assets written to ...") are progress, not news
+    if "keras" not in sys.modules:
+        with _stderr_muted():
+            import keras  # noqa: F401  (imported for its side effect: sys.modules["keras"])
+    return sys.modules["keras"]
 
 
 @contextmanager

@@ -2,18 +2,90 @@
 
 from __future__ import annotations
 
-import typer
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
-from watcher.commands import classify, evaluate, train, watch
+import typer
+from typer.core import TyperArgument, TyperCommand
+
+from watcher import __version__
+from watcher.commands import classify, convert, evaluate, status, train, watch
+
+if TYPE_CHECKING:
+    from typer import _click  # typer's own copy of click: only for the types of the overrides below
+
+
+class Command(TyperCommand):
+    """A command whose help names its arguments as click does: `PATH...`, with no `<type>` beside them.
+
+    typer writes a required argument as `{paths}...` in the usage line and adds
+    its Python type (`<list[Path]>`); options drop theirs through `metavar=`,
+    arguments cannot. An argument's metavar names one value.
+    """
+
+    def collect_usage_pieces(self, ctx: _click.Context) -> list[str]:
+        """`[OPTIONS] PATH...`: an optional argument in brackets, as click writes it."""
+        pieces = [self.options_metavar] if self.options_metavar else []
+        return pieces + [_label(arg) if arg.required else f"[{_label(arg)}]" for arg in self._arguments(ctx)]
+
+    def format_options(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        """An "Arguments" list of labels and help, then the options as typer writes them."""
+        arguments = [(_label(arg), arg.help or "") for arg in self._arguments(ctx) if not arg.hidden]
+        options = [
+            record
+            for param in self.get_params(ctx)
+            if not isinstance(param, TyperArgument) and (record := param.get_help_record(ctx))
+        ]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+    def _arguments(self, ctx: _click.Context) -> list[TyperArgument]:
+        return [param for param in self.get_params(ctx) if isinstance(param, TyperArgument)]
+
+
+def _label(argument: TyperArgument) -> str:
+    """PATH, or PATH... for an argument that takes several values."""
+    name = argument.metavar or (argument.name or "").upper()
+    return name + ("..." if argument.nargs != 1 else "")
+
 
 app = typer.Typer(
     name="digitwatch",
-    help="Classify handwritten digits dropped into a folder; write filename, digit, confidence to a CSV.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: it wraps long help and variable names at 80 columns, where the Rich
+    # panels cut them off with "…", and it prints no type beside flags (`--once <bool>`).
+    rich_markup_mode=None,
 )
-app.command("watch")(watch.watch_command)
-app.command("classify")(classify.classify_command)
-app.command("train")(train.train_command)
-app.command("evaluate")(evaluate.evaluate_command)
+
+
+def _print_version(value: bool) -> None:
+    """`--version`: runs before any command (the option is eager) and exits."""
+    if value:
+        typer.echo(f"digitwatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Classify handwritten digits dropped into a folder; write filename, digit, confidence to a CSV."""
+
+
+# Name, function and the one line `digitwatch --help` shows; a command's docstring is its own --help.
+COMMANDS: list[tuple[str, Callable[..., None], str]] = [
+    ("watch", watch.watch_command, "Watch a folder and classify each image dropped into it."),
+    ("classify", classify.classify_command, "Classify image files and folders once; one CSV row per file."),
+    ("train", train.train_command, "Train a model on MNIST, calibrate it and test it once."),
+    ("evaluate", evaluate.evaluate_command, "Measure a model's accuracy and calibration on MNIST test."),
+    ("convert", convert.convert_command, "Convert a .keras model to LiteRT, served without TensorFlow."),
+    ("status", status.status_command, "Say whether the watch service is running and healthy."),
+]
+for name, function, summary in COMMANDS:
+    app.command(name, cls=Command, short_help=summary)(function)

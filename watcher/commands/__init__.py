@@ -5,26 +5,27 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 # Options several commands share, declared once so their help and variables agree.
+# A metavar names the value in the help (typer would print the Python type, e.g. <file>).
 ModelOption = Annotated[
-    Optional[Path],
-    typer.Option(help="A .keras or .h5 model. Default: the model shipped with digitwatch.",
+    Path | None,
+    typer.Option(metavar="PATH", help="A .keras, .h5 or .tflite model file. Default: the shipped model.",
                  envvar="DIGITWATCH_MODEL", dir_okay=False),
 ]
 DataOption = Annotated[
-    Optional[Path],
-    typer.Option(help="MNIST as a Keras-layout .npz or a folder of the four IDX files (plain or .gz). "
-                      "Default: download with Keras (needs the internet once).",
+    Path | None,
+    typer.Option(metavar="PATH", help="MNIST: a Keras-layout .npz, or a folder of the four IDX files "
+                                      "(plain or .gz). Default: download it with Keras (needs the internet once).",
                  envvar="DIGITWATCH_DATA", exists=True),
 ]
 NeutraliseOption = Annotated[
     bool,
     typer.Option("--neutralise-formulas/--keep-formulas",
-                 help="Prefix file names starting with = + - @ tab or CR with ' so spreadsheets show them as text.",
+                 help="Put ' before file names starting with = + - @ tab or CR, so spreadsheets show them as text.",
                  envvar="DIGITWATCH_NEUTRALISE_FORMULAS"),
 ]
 
@@ -36,9 +37,8 @@ def fail(message: str, *, code: int = 1) -> typer.Exit:
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Plain log lines on stderr, so stdout stays clean CSV."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Plain log lines on stderr, so stdout stays clean CSV (the one setup in watcher.logs)."""
+    from watcher.logs import configure_logging as configure
+    from watcher.protocol import LogLevel
+
+    configure(LogLevel(level.upper()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,10 +15,11 @@ from watcher.settings import ClassifySettings
 
 
 def classify_command(
-    paths: Annotated[list[Path], typer.Argument(help="Image files and folders (folders are searched recursively).")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH",
+                                                help="Image files and folders (folders are searched recursively).")],
     results: Annotated[
-        Optional[Path],
-        typer.Option(help="Append rows to this CSV (header written once). Default: print CSV to stdout.",
+        Path | None,
+        typer.Option(metavar="CSV", help="Append rows to this CSV (header written once). Default: print CSV to stdout.",
                      envvar="DIGITWATCH_RESULTS", dir_okay=False),
     ] = None,
     model: ModelOption = None,

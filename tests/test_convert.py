@@ -1,0 +1,84 @@
+"""`digitwatch convert`, run as users run it: the installed console script in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SMALL_MNIST
+from train.data import normalise_digits
+from watcher.backends import LiteRTBackend, file_sha256, import_keras_quietly, read_source_digest
+from watcher.classifier import Classifier
+
+TIMEOUT = 240  # seconds: the export imports TensorFlow and runs its converter
+TENSORFLOW_NOISE = ("oneDNN", "cpu_feature_guard", "absl", "Assets written", "SavedModel")
+
+
+def run(exe: str, *args: object) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+
+
+@pytest.fixture
+def tiny_copy(tiny_model_path: Path, tmp_path: Path) -> Path:
+    """The tiny model and its metadata in a folder of their own, with no .tflite yet."""
+    for name in (tiny_model_path.name, "tiny.meta.json"):
+        shutil.copy(tiny_model_path.parent / name, tmp_path / name)
+    return tmp_path / tiny_model_path.name
+
+
+def test_convert_writes_a_tflite_that_agrees_with_keras(digitwatch_exe, tiny_copy, mnist_small):
+    result = run(digitwatch_exe, "convert", tiny_copy, "--data", SMALL_MNIST)
+    assert result.returncode == 0, result.stderr
+    tflite = tiny_copy.with_suffix(".tflite")
+    assert f"{tflite} written" in result.stdout
+    assert "1000/1000 same digit" in result.stdout  # --data: both models on the 1,000 test digits
+    assert not [noise for noise in TENSORFLOW_NOISE if noise in result.stderr], result.stderr
+
+    assert read_source_digest(tflite) == file_sha256(tiny_copy)  # the service will serve it for this .keras
+    assert Classifier(tiny_copy).backend.name == "litert"
+    digits = normalise_digits(mnist_small["x_test"][:20])
+    from_litert = LiteRTBackend(tflite).predict(digits)
+    keras_model = import_keras_quietly().models.load_model(tiny_copy, compile=False)
+    from_keras = np.asarray(keras_model.predict(digits, verbose=0))
+    assert (from_litert.argmax(axis=1) == from_keras.argmax(axis=1)).all()
+    np.testing.assert_allclose(from_litert, from_keras, atol=1e-4)
+
+
+def _missing(folder: Path) -> Path:
+    return folder / "nowhere.keras"
+
+
+def _not_keras(folder: Path) -> Path:
+    path = folder / "model.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n")
+    return path
+
+
+def _not_a_model(folder: Path) -> Path:
+    path = folder / "model.keras"
+    path.write_text("not a model")
+    return path
+
+
+@pytest.mark.parametrize(
+    "make_model, message",
+    [
+        (_missing, "model file not found"),
+        (_not_keras, "is not a .keras file"),
+        (_not_a_model, "could not be converted to LiteRT"),
+    ],
+)
+def test_a_model_that_cannot_be_converted_is_an_error_line(digitwatch_exe, tmp_path, make_model, message):
+    model = make_model(tmp_path)
+    result = run(digitwatch_exe, "convert", model)
+    assert result.returncode == 1
+    assert f"Error: {model}" in result.stderr or f"Error: model file not found: {model}" in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.tflite*")), "nothing is written for a model that failed"

@@ -1,0 +1,90 @@
+"""The shape of the code: no import cycles, and the service never loads training code."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("watcher", "train")
+# Where watcher/ may import train/: inside the functions of the commands that train, measure or convert a model.
+TRAINING_COMMANDS = {"watcher.commands.train", "watcher.commands.evaluate", "watcher.commands.convert"}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imports(path: Path, modules: set[str]) -> list[tuple[str, bool]]:
+    """(imported module of ours, whether at module level) for every import in the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+
+    def visit(node: ast.AST, top: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            names: list[str] = []
+            if isinstance(child, ast.Import):
+                names = [alias.name for alias in child.names]
+            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                names = [child.module] + [f"{child.module}.{alias.name}" for alias in child.names]
+            for name in names:
+                while name and name not in modules:
+                    name = name.rpartition(".")[0]
+                if name:
+                    found.append((name, top))
+            visit(child, top and not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+    visit(tree, True)
+    return found
+
+
+def test_no_import_cycles():
+    modules = _modules()
+    graph = {
+        name: {target for target, _ in _imports(path, set(modules)) if target != name} for name, path in modules.items()
+    }
+    # A package's __init__ reached from its own modules is not a cycle that breaks anything: leave it out.
+    graph = {name: {t for t in targets if not name.startswith(t + ".")} for name, targets in graph.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            current = todo.pop()
+            for target in graph[current] - seen:
+                if target == goal:
+                    return True
+                seen.add(target)
+                todo.append(target)
+        return False
+
+    assert not [name for name in graph if reaches(name, name)]
+
+
+def test_watcher_imports_train_only_inside_the_training_commands():
+    modules = _modules()
+    wrong = {
+        f"{name} imports {target}{' at module level' if top else ''}"
+        for name, path in modules.items()
+        if name.split(".")[0] == "watcher"
+        for target, top in _imports(path, set(modules))
+        if target.split(".")[0] == "train"
+        if top or name not in TRAINING_COMMANDS
+    }
+    assert not wrong
+
+
+def test_the_command_line_loads_no_training_code():
+    code = (
+        "import sys, watcher.cli; "
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('train', 'tensorflow', 'keras')]; "
+        "assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
