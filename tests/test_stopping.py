@@ -25,14 +25,14 @@ SLOW_LOG_SERVICE = """
 import logging, sys, time
 from pathlib import Path
 from watcher import service
-from watcher.logs import configure_service_logging
+from watcher.logs import configure_logging
 from watcher.settings import WatchSettings
 
 class SlowSink(logging.Handler):
     def emit(self, record):
         time.sleep(0.2)  # a log sink that takes 0.2 s a record, as a full pipe or a busy journald does
 
-configure_service_logging("INFO")
+configure_logging("INFO")
 logging.getLogger().addHandler(SlowSink())
 inbox, results = map(Path, sys.argv[1:3])
 service.run(WatchSettings(inbox=inbox, results=results, settle_seconds=0.0, summary_interval_seconds=1.0))

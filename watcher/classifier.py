@@ -14,6 +14,7 @@ import numpy as np
 
 from watcher import imaging
 from watcher.backends import Backend, ModelError, import_keras_quietly, load_backend
+from watcher.protocol import Status
 
 __all__ = ["Classifier", "ModelError", "Prediction", "default_model_path", "import_keras_quietly", "read_metadata"]
 
@@ -27,7 +28,7 @@ BATCH_SIZE = 64  # images per model call: as fast per image as 256 with LiteRT, 
 class Prediction:
     """One file's outcome: what goes into its results row."""
 
-    status: str  # "ok", "uncertain", "no_digit" or "error"
+    status: Status
     digit: int | None = None
     confidence: float | None = None
     detail: str = ""
@@ -112,7 +113,7 @@ class Classifier:
         for start in range(0, len(positions), BATCH_SIZE):
             chunk = positions[start : start + BATCH_SIZE]
             probs = self.probabilities(np.stack([items[index].digit for index in chunk]))
-            for index, row in zip(chunk, probs):
+            for index, row in zip(chunk, probs, strict=True):
                 predictions[index] = self._prediction(row)
         return predictions  # type: ignore[return-value]
 
@@ -122,12 +123,12 @@ class Classifier:
         confidence = float(probs[digit])
         if confidence < self.uncertain_below:
             return Prediction(
-                status="uncertain",
+                status=Status.UNCERTAIN,
                 digit=digit,
                 confidence=confidence,
                 detail=f"confidence under {self.uncertain_below:.2f}",
             )
-        return Prediction(status="ok", digit=digit, confidence=confidence)
+        return Prediction(status=Status.OK, digit=digit, confidence=confidence)
 
 
 def _checked_input_shape(backend: Backend, path: Path) -> tuple[int, ...]:

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path, PurePosixPath
 
 from watcher.logs import decision
+from watcher.protocol import After
 from watcher.settings import WatchSettings
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Disposer:
             if folder is not None:
                 target = move_without_overwriting(path, folder / name)
                 decision(log, logging.INFO, "moved", str(name), "moved %s to %s", target)
-            elif self.after == "delete":
+            elif self.after == After.DELETE:
                 path.unlink()
                 decision(log, logging.INFO, "deleted", str(name), "deleted %s")
         except FileNotFoundError:

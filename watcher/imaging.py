@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from watcher.loading import ImageError, ImageReader, read_image_bytes
+from watcher.protocol import Status
 
 if TYPE_CHECKING:
     from watcher.ink import Ink
@@ -54,9 +55,11 @@ def normalise_file(path: str | os.PathLike[str]) -> np.ndarray:
 def prepare_file(path: str | os.PathLike[str]) -> Prepared:
     """Read a file once, hash it and normalise it; never raises for a bad image."""
     try:
-        data = read_image_bytes(path)
-    except ImageError as exc:
+        data = read_image_bytes(path, allow_empty=True)
+    except ImageError as exc:  # the bytes could not be read: no hash to give
         return Prepared(sha256="", error=exc)
+    if not data:
+        return Prepared(sha256=hashlib.sha256(data).hexdigest(), error=ImageError("empty file (0 bytes)"))
     sha256 = hashlib.sha256(data).hexdigest()
     try:
         return Prepared(sha256=sha256, digit=normalise_image(data))
@@ -92,7 +95,7 @@ def normalise_image(data: bytes) -> np.ndarray:
 def normalise_array(pixels: np.ndarray) -> np.ndarray:
     """Turn a grey or RGB float image in [0, 1] into a 28x28 float32 MNIST-style digit.
 
-    Raises ImageError(kind="no_digit") when the image holds no ink or no
+    Raises ImageError(kind=Status.NO_DIGIT) when the image holds no ink or no
     digit-shaped ink (a blank page, pure noise, a ruled line).
     """
     pixels = _reduce_to_working_size(np.asarray(pixels, dtype=np.float32))
@@ -110,7 +113,7 @@ def _reduce_to_working_size(pixels: np.ndarray) -> np.ndarray:
         return pixels
     new_h, new_w = height // factor, width // factor
     if min(new_h, new_w) < 4:
-        raise ImageError(f"no digit: a {width}x{height} image is a strip, not a page", kind="no_digit")
+        raise ImageError(f"no digit: a {width}x{height} image is a strip, not a page", kind=Status.NO_DIGIT)
     trimmed = pixels[: new_h * factor, : new_w * factor]
     shape = (new_h, factor, new_w, factor) + pixels.shape[2:]
     return trimmed.reshape(shape).mean(axis=(1, 3), dtype=np.float32)
@@ -152,7 +155,7 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
     height, width = digit.shape
     total = float(digit.sum())
     if total <= 0:
-        raise ImageError("no ink: the image is blank or too faint", kind="no_digit")
+        raise ImageError("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
     cy = float((digit.sum(axis=1) * np.arange(height)).sum() / total)
     cx = float((digit.sum(axis=0) * np.arange(width)).sum() / total)
     top = min(max(round(OUTPUT_SIZE / 2 - cy), 0), OUTPUT_SIZE - height)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import os
 from pathlib import Path, PurePosixPath
 from typing import Iterator
@@ -18,6 +19,8 @@ from watcher.errors import ServiceError
 from watcher.settings import WatchSettings
 
 log = logging.getLogger(__name__)
+
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: any longer duration is a mistake, and would keep --once from ending
 
 # Partial downloads and copies, editor and office lock files, and the litter
 # of macOS and Windows file sharing; matched case-insensitively against the name.
@@ -99,12 +102,15 @@ def check_layout(settings: WatchSettings) -> None:
             raise ServiceError(f"the {what} {path} lies inside the inbox {inbox}; put it outside")
     if not settings.patterns:
         raise ServiceError("--patterns is empty: no file would ever be read")
-    if settings.after not in ("keep", "move", "delete"):
-        raise ServiceError(f"--after must be keep, move or delete, not {settings.after!r}")
-    if settings.settle_seconds < 0 or settings.rescan_interval_seconds <= 0:
-        raise ServiceError("--settle must be 0 or more and --rescan-interval more than 0 seconds")
-    if settings.poll_seconds is not None and settings.poll_seconds <= 0:
-        raise ServiceError("--poll must be more than 0 seconds")
+    if any(";" in pattern for pattern in settings.patterns + settings.ignore_patterns):
+        raise ServiceError("separate --patterns and --ignore with ',' not ';'")
+    durations = {"--settle": (settings.settle_seconds, 0.0), "--rescan-interval": (settings.rescan_interval_seconds, 1e-3),
+                 "--summary-interval": (settings.summary_interval_seconds, 1e-3)}
+    if settings.poll_seconds is not None:
+        durations["--poll"] = (settings.poll_seconds, 1e-3)
+    for option, (seconds, least) in durations.items():
+        if not (math.isfinite(seconds) and least <= seconds <= MAX_SECONDS):
+            raise ServiceError(f"{option} must be a number of seconds from {least:g} to {MAX_SECONDS:g}, not {seconds}")
 
 
 def _is_within(path: Path, folder: Path) -> bool:

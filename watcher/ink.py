@@ -4,7 +4,7 @@ Steps: decide which side is ink (darker or lighter than the paper); model the
 paper as a smooth surface so uneven lighting cancels out; measure the paper's
 noise and set the ink threshold well above it; then keep the connected
 strokes that form the digit, dropping specks, ruled lines, page borders and
-form boxes. Raises ImageError(kind="no_digit") when nothing digit-like is left.
+form boxes. Raises ImageError(kind=Status.NO_DIGIT) when nothing digit-like is left.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from PIL import Image
 from scipy import ndimage
 
 from watcher.loading import ImageError
+from watcher.protocol import Status
 
 MIN_CONTRAST = 0.08  # ink must differ from paper by this much (0..1) to count as ink
 NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise deviations above the paper
@@ -40,7 +41,7 @@ class Ink:
 def find_ink(pixels: np.ndarray) -> Ink:
     """Separate the digit's ink from the paper in a grey (HxW) or colour (HxWx3) image in [0, 1]."""
     if min(pixels.shape[:2]) < 4:
-        raise ImageError("no digit: the image is only a few pixels wide", kind="no_digit")
+        raise ImageError("no digit: the image is only a few pixels wide", kind=Status.NO_DIGIT)
     grey = pixels if pixels.ndim == 2 else pixels @ np.float32([0.299, 0.587, 0.114])
     dark_ink = _ink_is_darker(grey)
     channels = pixels[..., None] if pixels.ndim == 2 else pixels
@@ -139,7 +140,7 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     noise = _noise_level(_sample(smooth))
     peak = float(_percentiles(_sample(strength), (99.5,))[0])
     if peak < max(MIN_CONTRAST, NOISE_SIGMAS * noise):
-        raise ImageError("no ink: the image is blank or too faint", kind="no_digit")
+        raise ImageError("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
     threshold = max(_otsu_threshold(_sample(strength), peak), 0.25 * peak, NOISE_SIGMAS * noise)
     strokes, box = select_digit_strokes(strength >= threshold)
     raw_noise = _noise_level(_sample(departure)) if large else 0.0
@@ -216,20 +217,20 @@ def select_digit_strokes(above: np.ndarray) -> tuple[np.ndarray, tuple[slice, sl
         above = _without_long_rows(above)
     labels, count = ndimage.label(above, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
-        raise ImageError("no digit: only ruled lines or borders", kind="no_digit")
+        raise ImageError("no digit: only ruled lines or borders", kind=Status.NO_DIGIT)
     areas = np.bincount(labels.ravel())[1:]
     boxes = ndimage.find_objects(labels)
     ruled = [large and _is_rule_or_frame(labels, i, boxes[i], areas[i]) for i in range(count)]
     candidates = [i for i in range(count) if not ruled[i]]
     if not candidates:
-        raise ImageError("no digit: only ruled lines, borders or boxes", kind="no_digit")
+        raise ImageError("no digit: only ruled lines, borders or boxes", kind=Status.NO_DIGIT)
     largest = max(areas[i] for i in candidates)
     keep = [i for i in candidates if areas[i] >= max(0.08 * largest, 0.0004 * above.size)]
     kept_area = sum(int(areas[i]) for i in keep)
     if largest < max(4, 0.0002 * above.size):
-        raise ImageError("no digit: only specks of ink", kind="no_digit")
+        raise ImageError("no digit: only specks of ink", kind=Status.NO_DIGIT)
     if len(keep) > 12 or kept_area < 0.5 * sum(int(areas[i]) for i in candidates):
-        raise ImageError("no digit: ink is scattered like noise", kind="no_digit")
+        raise ImageError("no digit: ink is scattered like noise", kind=Status.NO_DIGIT)
     box = (slice(min(boxes[i][0].start for i in keep), max(boxes[i][0].stop for i in keep)),
            slice(min(boxes[i][1].start for i in keep), max(boxes[i][1].stop for i in keep)))
     _check_digit_shape(box, kept_area)
@@ -282,7 +283,7 @@ def _check_digit_shape(box: tuple[slice, slice], area: int) -> None:
     """Refuse ink whose extent no digit has: a wide dash, a solid block (`area` inked pixels in `box`)."""
     height, width = box[0].stop - box[0].start, box[1].stop - box[1].start
     if width > 2.5 * height:
-        raise ImageError("no digit: ink is a wide horizontal stroke or line", kind="no_digit")
+        raise ImageError("no digit: ink is a wide horizontal stroke or line", kind=Status.NO_DIGIT)
     fill = area / (height * width)
     if fill > 0.75 and min(height, width) > max(8, 0.4 * max(height, width)):  # a thick 1 is solid too
-        raise ImageError("no digit: ink is a solid block", kind="no_digit")
+        raise ImageError("no digit: ink is a solid block", kind=Status.NO_DIGIT)

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from watcher.protocol import Status
+
 MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
 MAX_BYTES = 50 * 1024 * 1024  # refuse larger files without reading them
 ORIENTATION = 0x0112  # the EXIF tag saying how the camera was held
@@ -29,20 +31,20 @@ DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit, 32-bit and
 class ImageError(Exception):
     """An image could not be read or holds no digit; `reason` says why in plain words."""
 
-    def __init__(self, reason: str, *, kind: str = "error") -> None:
+    def __init__(self, reason: str, *, kind: Status = Status.ERROR) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.kind = kind  # "error": unreadable file; "no_digit": readable, but no digit in it
+        self.kind = kind  # ERROR: unreadable file; NO_DIGIT: readable, but no digit in it
 
 
-def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
-    """Read a file's bytes after checking it is neither empty nor over MAX_BYTES."""
+def read_image_bytes(path: str | os.PathLike[str], *, allow_empty: bool = False) -> bytes:
+    """Read a file's bytes after checking it is not over MAX_BYTES (nor empty, unless allowed)."""
     path = Path(path)
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
             raise ImageError("not a regular file")  # a folder, or a pipe that would block a read
-        if info.st_size == 0:
+        if info.st_size == 0 and not allow_empty:
             raise ImageError("empty file (0 bytes)")
         if info.st_size > MAX_BYTES:
             raise ImageError(f"file too large: {info.st_size:,} bytes (limit {MAX_BYTES:,})")
@@ -54,7 +56,7 @@ def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
                 data += file.read(MAX_BYTES + 1 - len(data))
     except OSError as exc:
         raise ImageError(f"cannot read file: {exc.strerror or exc}") from exc
-    if not data:
+    if not data and not allow_empty:
         raise ImageError("empty file (0 bytes)")
     if len(data) > MAX_BYTES:
         raise ImageError(f"file too large: it grew past {MAX_BYTES:,} bytes while being read")

@@ -12,6 +12,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+from watcher.protocol import LogFormat, LogLevel
+
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 EXTRA_FIELDS = ("decision", "file", "reason")
 
@@ -49,10 +51,10 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
-def configure_service_logging(level: str = "INFO", log_format: str = "plain") -> None:
-    """Send every log record to stderr, as plain text or JSON lines; replaces our earlier setup only."""
+def configure_logging(level: LogLevel = LogLevel.INFO, log_format: LogFormat = LogFormat.PLAIN) -> None:
+    """Send every log record to stderr, as plain text or JSON lines (stdout stays for CSV); every command uses it."""
     handler = StderrHandler()
-    handler.setFormatter(JsonLinesFormatter() if log_format == "json" else logging.Formatter(PLAIN_FORMAT))
+    handler.setFormatter(JsonLinesFormatter() if log_format == LogFormat.JSON else logging.Formatter(PLAIN_FORMAT))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, StderrHandler)]:
         root.removeHandler(old)

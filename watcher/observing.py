@@ -43,19 +43,17 @@ EVENT_TYPES = [FileCreatedEvent, FileMovedEvent, FileModifiedEvent, FileClosedEv
 class HintHandler(FileSystemEventHandler):
     """Put the path each useful event names on a queue; the worker thread does the rest."""
 
-    def __init__(self, hints: HintQueue, *, recursive: bool) -> None:
+    def __init__(self, hints: HintQueue) -> None:
         self.hints = hints
-        self.recursive = recursive
 
     def on_created(self, event: FileSystemEvent) -> None:
         kind = HintKind.FOLDER if event.is_directory else HintKind.CREATED
-        if self.recursive or not event.is_directory:
-            self.hints.put(kind, _path(event.src_path))
+        self.hints.put(kind, _path(event.src_path))  # a new folder is scanned, or (not recursive) reported once
 
     def on_moved(self, event: FileSystemEvent) -> None:
         # Only the destination matters; an empty one means the file was moved out.
         kind = HintKind.FOLDER if event.is_directory else HintKind.MOVED
-        if event.dest_path and (self.recursive or not event.is_directory):
+        if event.dest_path:
             self.hints.put(kind, _path(event.dest_path))
 
     def on_modified(self, event: FileSystemEvent) -> None:
@@ -120,7 +118,7 @@ def start_observer(inbox: Path, hints: HintQueue, *, recursive: bool,
         from watchdog.observers import Observer
 
         observer = Observer()
-    observer.schedule(HintHandler(hints, recursive=recursive), str(inbox), recursive=recursive,
+    observer.schedule(HintHandler(hints), str(inbox), recursive=recursive,
                       event_filter=EVENT_TYPES)
     observer.start()
     return observer

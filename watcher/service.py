@@ -12,13 +12,15 @@ overflow or failure, catch whatever events missed. Setting the stop event
 from __future__ import annotations
 
 import logging
+import os
 import stat as stat_module
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
 
 from watcher import observing
 from watcher.classifier import Classifier
@@ -27,12 +29,13 @@ from watcher.errors import ServiceError
 from watcher.inbox import check_layout, link_escapes, relative_name, scan, why_ignored
 from watcher.logs import decision
 from watcher.parallel import PreparePool, available_cores
-from watcher.processing import Counts, Job, Processor
-from watcher.results import read_ledger
+from watcher.processing import BatchOutcome, Job, Processor
+from watcher.protocol import ErrorKind, HintKind, Status
+from watcher.results import ResultsError, read_ledger
 from watcher.results_file import ResultsFile, check_results_header
 from watcher.settings import WatchSettings
-from watcher.protocol import HintKind
 from watcher.stability import StabilityTracker
+from watcher.telemetry import Telemetry
 from watcher.wakeup import Doorbell, HintQueue, StopRequest, stop_on_signals
 
 __all__ = ["ServiceError", "run"]
@@ -46,6 +49,17 @@ IGNORED_MEMORY = 10_000  # names whose "ignored" decision is not logged again
 WORKERS_IDLE = 30.0  # seconds without a large batch after which the decode workers stop (memory)
 
 
+@dataclass
+class Counts:
+    """What the service has done since it started (for the summary, the status file and --once's exit code)."""
+
+    seen: int = 0
+    classified: int = 0
+    failed: int = 0
+    skipped: int = 0
+    dispose_failed: int = 0  # rows written, but the file could not be moved or deleted as asked
+
+
 def run(settings: WatchSettings, *, stop: threading.Event | None = None,
         classifier: Classifier | None = None) -> Counts:
     """Run the watch service until `stop` is set, SIGTERM/SIGINT arrives, or (--once) the backlog is done."""
@@ -53,18 +67,23 @@ def run(settings: WatchSettings, *, stop: threading.Event | None = None,
     check_results_header(settings.results)
     doorbell = Doorbell()
     request = StopRequest(stop, doorbell)
+    telemetry = Telemetry(inbox=settings.inbox.resolve(), results=settings.results,
+                          metrics_port=settings.metrics_port, metrics_address=settings.metrics_address)
     try:
+        telemetry.start()  # a metrics port that cannot be served fails now, before the model loads
         with stop_on_signals(request), _decode_workers() as pool:
             classifier = classifier or Classifier(settings.model)  # before anything is read or written
             if request.is_set():
                 return Counts()
-            # Opening repairs a partial last line; only then is the ledger read back.
+            # Opening repairs a torn last row; only then is the ledger read back.
             with ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) as sink:
                 service = Service(settings, stop=request, classifier=classifier, sink=sink,
-                                  ledger=read_ledger(settings.results), pool=pool, doorbell=doorbell)
+                                  ledger=read_ledger(settings.results), pool=pool, doorbell=doorbell,
+                                  telemetry=telemetry)
                 service.run()
-                return service.processor.counts
+                return service.counts
     finally:
+        telemetry.close()
         doorbell.close()
 
 
@@ -79,20 +98,23 @@ def _decode_workers() -> Iterator[PreparePool | None]:
 
 
 class Service:
-    """The worker loop and the state it owns: hints, tracker, observer, schedules."""
+    """The worker loop and the state it owns: hints, tracker, counts, decode workers, observer, schedules."""
 
     def __init__(self, settings: WatchSettings, *, stop: StopRequest, classifier: Classifier,
-                 sink: ResultsFile, ledger: dict[str, set[str]], pool: PreparePool | None = None,
-                 doorbell: Doorbell) -> None:
+                 sink: ResultsFile, ledger: dict[str, set[str]], doorbell: Doorbell,
+                 pool: PreparePool | None = None, telemetry: Telemetry) -> None:
         self.settings = settings
         self.stop = stop
         self.inbox = settings.inbox.resolve()
         self.doorbell = doorbell
         self.hints = HintQueue(doorbell)
+        self.pool = pool  # decode workers for large batches; None: every file is read in this thread
+        self.telemetry = telemetry
+        self.counts = Counts()
         closes = not settings.once and observing.closes_reported(settings.poll_seconds)
         self.tracker = StabilityTracker(settle=settings.settle_seconds, closes_reported=closes)
-        self.processor = Processor(classifier=classifier, sink=sink, ledger=ledger, tracker=self.tracker,
-                                   disposer=Disposer(settings), settle=settings.settle_seconds, pool=pool)
+        self.processor = Processor(classifier=classifier, sink=sink, ledger=ledger,
+                                   disposer=Disposer(settings), settle=settings.settle_seconds)
         self.observation = observing.Observation(self.inbox, self.hints, recursive=settings.recursive,
                                                  poll_seconds=settings.poll_seconds)
         self.ignored: OrderedDict[str, None] = OrderedDict()
@@ -108,10 +130,12 @@ class Service:
             if not self.settings.once:
                 self.observation.start()  # before the backlog scan, so a file dropped during it is not missed
             self._log_ready()
+            self.telemetry.ready()
             self.rescan()
             while not self.stop.is_set() and not (self.settings.once and len(self.tracker) == 0):
                 self._step()
         finally:
+            self.telemetry.stopping()
             self.observation.stop()
             self._summary()
 
@@ -138,13 +162,46 @@ class Service:
             decision(log, logging.INFO, "vanished", name, "%s vanished before it could be read; no row")
         self.busy = len(ready) == BATCH_LIMIT  # more may be ready: do not wait for hints next turn
         if ready:
-            jobs = [Job(candidate=c, name=relative_name(self.inbox, c.path)) for c in ready]
-            self.processor.process(jobs, self.stop)
-        elif self.processor.pool is not None:
-            self.processor.pool.stop_if_idle(WORKERS_IDLE)
+            self._process([Job(candidate=c, name=self._name_of(c.path)) for c in ready])
+        elif self.pool is not None:
+            self.pool.stop_if_idle(WORKERS_IDLE)
+        self.telemetry.tick(queue_depth=self._queue_depth(), counts=asdict(self.counts))
         if now >= self.next_summary:
             self._summary()
             self.next_summary = now + self.settings.summary_interval_seconds
+
+    def _name_of(self, path: Path) -> PurePosixPath:
+        name = relative_name(self.inbox, path)
+        if name is None:  # the tracker only holds paths offered from inside the inbox
+            raise AssertionError(f"{path} is outside the inbox {self.inbox}")
+        return name
+
+    def _process(self, jobs: list[Job]) -> None:
+        """Process one batch and account for it; a results write error stops the service (after a log)."""
+        started = time.monotonic()
+        try:
+            outcome = self.processor.process(jobs, self.stop, self.pool)
+        except ResultsError:
+            self.telemetry.error(ErrorKind.RESULTS)
+            raise
+        self._account(outcome)
+        self.telemetry.rows(outcome.statuses, batch_seconds=time.monotonic() - started)
+
+    def _account(self, outcome: BatchOutcome) -> None:
+        """Counts, retries and error metrics from one batch."""
+        failed = sum(1 for status in outcome.statuses if status == Status.ERROR)
+        self.counts.failed += failed
+        self.counts.classified += len(outcome.statuses) - failed
+        self.counts.skipped += outcome.skipped
+        self.counts.dispose_failed += outcome.dispose_failed
+        for _ in range(outcome.dispose_failed):
+            self.telemetry.error(ErrorKind.DISPOSE)
+        now = time.monotonic()
+        for candidate in outcome.retries:
+            self.tracker.retry_later(candidate, now)
+
+    def _queue_depth(self) -> int:
+        return len(self.tracker) + self.hints.qsize()
 
     def _take_hints(self, *, wait: float) -> None:
         """Wait up to `wait` seconds for a hint or a stop (never longer), then take every hint queued."""
@@ -158,6 +215,9 @@ class Service:
             if path == self.inbox:  # events were lost, or the inbox itself vanished: look again now
                 self.next_rescan = self.next_health = 0.0
         elif kind == HintKind.FOLDER:
+            if not self.settings.recursive:
+                self._ignore_subfolder(path)
+                return
             for found in scan(path, recursive=True):  # a folder moved in: its files brought no events
                 self._offer(found, HintKind.SCAN)
         else:
@@ -179,10 +239,17 @@ class Service:
             reason = "not a regular file"
         if reason is not None:
             self._log_ignored(str(name), reason)
-        elif not (kind == HintKind.SCAN and self.processor.is_known(str(name), stat)):
-            if self.tracker.nominate(path, kind, time.monotonic()):
-                self.processor.counts.seen += 1
-                decision(log, logging.INFO, "queued", str(name), "queued %s (%s)", kind)
+            return
+        if kind == HintKind.SCAN and self.processor.is_known(str(name), stat):
+            return  # recorded and kept, unchanged since
+        if self.tracker.nominate(path, kind, time.monotonic()):
+            self.counts.seen += 1
+            decision(log, logging.INFO, "queued", str(name), "queued %s (%s)", kind)
+
+    def _ignore_subfolder(self, path: Path) -> None:
+        name = relative_name(self.inbox, path)
+        if name is not None and len(name.parts) == 1 and not name.name.startswith("."):
+            self._log_ignored(f"{name}/", "a subfolder: files in subfolders are read only with --recursive")
 
     def _log_ignored(self, name: str, reason: str) -> None:
         """Log each ignored name once (within a bounded memory), not on every event and rescan."""
@@ -202,11 +269,23 @@ class Service:
                 return
             present.add(str(relative_name(self.inbox, path)))
             self._offer(path, HintKind.SCAN)
+        if not self.settings.recursive:
+            for folder in _subfolders(self.inbox):
+                self._ignore_subfolder(folder)
         self.processor.forget_missing(present)
         self.next_rescan = time.monotonic() + self.settings.rescan_interval_seconds
 
     def _summary(self) -> None:
-        c = self.processor.counts
+        c = self.counts
         log.info("summary: seen %d, classified %d, failed %d, skipped %d, queue depth %d",
-                 c.seen, c.classified, c.failed, c.skipped, len(self.tracker) + self.hints.qsize(),
+                 c.seen, c.classified, c.failed, c.skipped, self._queue_depth(),
                  extra={"decision": "summary"})
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The folders directly inside `folder` (not followed through links); none when it cannot be listed."""
+    try:
+        with os.scandir(folder) as entries:
+            return [Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from watcher.protocol import After, LogFormat, LogLevel
+
 DEFAULT_INBOX = Path("inbox")
 DEFAULT_RESULTS = Path("results") / "predictions.csv"
 IMAGE_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.bmp", "*.tif", "*.tiff", "*.webp", "*.gif", "*.pgm", "*.ppm", "*.pbm")
@@ -38,23 +40,25 @@ class WatchSettings:
     poll_seconds: float | None = None  # None: native file-system events; else poll every N seconds
     settle_seconds: float = 0.25  # a file must be quiet this long before it is read
     rescan_interval_seconds: float = 180.0  # events are hints; a rescan catches what they missed
-    after: str = "keep"  # keep | move | delete
+    after: After = After.KEEP
     processed_dir: Path | None = None  # None with --after move: a "processed" folder beside the inbox
     failed_dir: Path | None = None  # None with --after move: a "failed" folder beside the inbox
     once: bool = False  # process the backlog, then exit
     neutralise_formulas: bool = True
-    log_level: str = "INFO"
-    log_format: str = "plain"  # plain | json
+    log_level: LogLevel = LogLevel.INFO
+    log_format: LogFormat = LogFormat.PLAIN
     summary_interval_seconds: float = 60.0
+    metrics_port: int | None = None  # None: no Prometheus endpoint
+    metrics_address: str = "127.0.0.1"  # where the metrics endpoint listens; 0.0.0.0 for every interface
 
     def processed_folder(self) -> Path | None:
         """Where processed files go, or None when they stay (keep) or are deleted."""
-        if self.after != "move":
+        if self.after != After.MOVE:
             return None
         return self.processed_dir or self.inbox.resolve().parent / "processed"
 
     def failed_folder(self) -> Path | None:
         """Where unreadable files go: the failed folder with move, or with delete when one is given."""
-        if self.after == "move":
+        if self.after == After.MOVE:
             return self.failed_dir or self.inbox.resolve().parent / "failed"
-        return self.failed_dir if self.after == "delete" else None
+        return self.failed_dir if self.after == After.DELETE else None

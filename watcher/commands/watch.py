@@ -3,134 +3,159 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from watcher import service
 from watcher.classifier import ModelError
 from watcher.commands import ModelOption, NeutraliseOption, fail
-from watcher.logs import configure_service_logging
+from watcher.errors import ServiceError
+from watcher.inbox import MAX_SECONDS
+from watcher.logs import configure_logging
+from watcher.protocol import After, LogFormat, LogLevel
 from watcher.results import ResultsError
-from watcher.settings import DEFAULT_INBOX, DEFAULT_RESULTS, IMAGE_PATTERNS, WatchSettings
+from watcher.settings import WatchSettings
+from watcher.telemetry import TelemetryError
 
-
-class After(str, Enum):
-    keep = "keep"
-    move = "move"
-    delete = "delete"
-
-
-class LogLevel(str, Enum):
-    DEBUG = "DEBUG"
-    INFO = "INFO"
-    WARNING = "WARNING"
-    ERROR = "ERROR"
-
-
-class LogFormat(str, Enum):
-    plain = "plain"
-    json = "json"
+DEFAULTS = WatchSettings()  # the one source of every default below
 
 
 def _patterns(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _image_patterns(text: str) -> str:
+    """Refuse a pattern list that would match nothing: empty, or separated by ';' instead of ','."""
+    _ignore_patterns(text)
+    if not _patterns(text):
+        raise typer.BadParameter("no pattern given: no file would ever be read")
+    return text
+
+
+def _ignore_patterns(text: str) -> str:
+    if ";" in text:
+        raise typer.BadParameter(f"separate patterns with ',' not ';' (got {text!r})")
+    return text
+
+
+def _seconds(value: float | None) -> float | None:
+    """Refuse durations that are not finite or longer than a week (typer checks the lower bounds)."""
+    if value is not None and not (math.isfinite(value) and value <= MAX_SECONDS):
+        raise typer.BadParameter(f"{value} is not a number of seconds up to {MAX_SECONDS:g} (a week)")
+    return value
+
+
 def watch_command(
     inbox: Annotated[
         Path,
-        typer.Option(help="Folder to watch; it must exist.",
+        typer.Option(metavar="DIR", help="Folder to watch; it must exist.",
                      envvar="DIGITWATCH_INBOX", file_okay=False, exists=True, resolve_path=True),
-    ] = DEFAULT_INBOX,
+    ] = DEFAULTS.inbox,
     results: Annotated[
         Path,
-        typer.Option(help="Results CSV, also the ledger of what is done; must lie outside the inbox.",
+        typer.Option(metavar="CSV", help="Results CSV, also the ledger of what is done; outside the inbox.",
                      envvar="DIGITWATCH_RESULTS", dir_okay=False),
-    ] = DEFAULT_RESULTS,
-    model: ModelOption = None,
+    ] = DEFAULTS.results,
+    model: ModelOption = DEFAULTS.model,
     patterns: Annotated[
         str,
-        typer.Option(help="Comma-separated name patterns of images to read (case-insensitive).",
-                     envvar="DIGITWATCH_PATTERNS"),
-    ] = ",".join(IMAGE_PATTERNS),
+        typer.Option(metavar="LIST", help="Comma-separated name patterns of images to read (any case). "
+                     "Default: " + ", ".join(DEFAULTS.patterns) + ".", show_default=False,
+                     envvar="DIGITWATCH_PATTERNS", callback=_image_patterns),
+    ] = ",".join(DEFAULTS.patterns),
     ignore: Annotated[
         str,
-        typer.Option(help="Comma-separated extra patterns to ignore, besides the built-in temporary and lock files.",
-                     envvar="DIGITWATCH_IGNORE"),
-    ] = "",
+        typer.Option(metavar="LIST", help="Comma-separated patterns to ignore, besides temporary and lock files.",
+                     envvar="DIGITWATCH_IGNORE", callback=_ignore_patterns),
+    ] = ",".join(DEFAULTS.ignore_patterns),
     recursive: Annotated[
         bool,
         typer.Option("--recursive/--no-recursive", help="Also watch subfolders.", envvar="DIGITWATCH_RECURSIVE"),
-    ] = False,
+    ] = DEFAULTS.recursive,
     poll: Annotated[
-        Optional[float],
-        typer.Option(metavar="SECONDS", min=0.1, envvar="DIGITWATCH_POLL",
-                     help="Poll every N seconds instead of native events (network shares: SMB, NFS)."),
-    ] = None,
+        float | None,
+        typer.Option(metavar="SECONDS", min=0.1, envvar="DIGITWATCH_POLL", callback=_seconds,
+                     help="Poll every N seconds instead of native events (network shares)."),
+    ] = DEFAULTS.poll_seconds,
     settle: Annotated[
         float,
-        typer.Option(metavar="SECONDS", min=0.0, envvar="DIGITWATCH_SETTLE",
+        typer.Option(metavar="SECONDS", min=0.0, envvar="DIGITWATCH_SETTLE", callback=_seconds,
                      help="A file must be unchanged this long before it is read."),
-    ] = 0.25,
+    ] = DEFAULTS.settle_seconds,
     rescan_interval: Annotated[
         float,
-        typer.Option(metavar="SECONDS", min=1.0, envvar="DIGITWATCH_RESCAN_INTERVAL",
+        typer.Option(metavar="SECONDS", min=1.0, envvar="DIGITWATCH_RESCAN_INTERVAL", callback=_seconds,
                      help="Rescan the inbox this often, to catch what events missed."),
-    ] = 180.0,
+    ] = DEFAULTS.rescan_interval_seconds,
     after: Annotated[
         After,
-        typer.Option(help="What to do with a file once its row is written (keep never destroys data).",
+        typer.Option(metavar="[keep|move|delete]", help="What to do with a file once its row is written.",
                      envvar="DIGITWATCH_AFTER"),
-    ] = After.keep,
+    ] = DEFAULTS.after,
     processed_dir: Annotated[
-        Optional[Path],
-        typer.Option(help="With --after move: where read files go. Default: 'processed' beside the inbox.",
-                     envvar="DIGITWATCH_PROCESSED_DIR", file_okay=False),
-    ] = None,
+        Path | None,
+        typer.Option(metavar="DIR", help="With --after move: where read files go. Default: processed/ beside "
+                                         "the inbox.", envvar="DIGITWATCH_PROCESSED_DIR", file_okay=False),
+    ] = DEFAULTS.processed_dir,
     failed_dir: Annotated[
-        Optional[Path],
-        typer.Option(help="With --after move (or delete): where unreadable files go. "
-                          "Default with move: 'failed' beside the inbox.",
+        Path | None,
+        typer.Option(metavar="DIR", help="With --after move or delete: where unreadable files go. Default with "
+                                         "move: failed/ beside the inbox.",
                      envvar="DIGITWATCH_FAILED_DIR", file_okay=False),
-    ] = None,
+    ] = DEFAULTS.failed_dir,
     once: Annotated[
         bool,
         typer.Option("--once", help="Process the files already in the inbox, then exit (for cron).",
                      envvar="DIGITWATCH_ONCE"),
-    ] = False,
-    neutralise_formulas: NeutraliseOption = True,
+    ] = DEFAULTS.once,
+    neutralise_formulas: NeutraliseOption = DEFAULTS.neutralise_formulas,
     log_level: Annotated[
         LogLevel,
-        typer.Option(help="Least important log level shown.", envvar="DIGITWATCH_LOG_LEVEL", case_sensitive=False),
-    ] = LogLevel.INFO,
+        typer.Option(metavar="[debug|info|warning|error]", help="Least important log level shown. Default: info.",
+                     show_default=False, envvar="DIGITWATCH_LOG_LEVEL", case_sensitive=False),
+    ] = DEFAULTS.log_level,
     log_format: Annotated[
         LogFormat,
-        typer.Option(help="Log lines on stderr as plain text or JSON lines.", envvar="DIGITWATCH_LOG_FORMAT"),
-    ] = LogFormat.plain,
+        typer.Option(metavar="[plain|json]", help="Log lines on stderr as plain text or JSON lines.",
+                     envvar="DIGITWATCH_LOG_FORMAT"),
+    ] = DEFAULTS.log_format,
     summary_interval: Annotated[
         float,
-        typer.Option(metavar="SECONDS", min=1.0, envvar="DIGITWATCH_SUMMARY_INTERVAL",
+        typer.Option(metavar="SECONDS", min=1.0, envvar="DIGITWATCH_SUMMARY_INTERVAL", callback=_seconds,
                      help="Log a summary (seen, classified, failed, queue depth) this often."),
-    ] = 60.0,
+    ] = DEFAULTS.summary_interval_seconds,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(metavar="PORT", min=1, max=65535, envvar="DIGITWATCH_METRICS_PORT",
+                     help="Serve Prometheus metrics on this port (default: none)."),
+    ] = DEFAULTS.metrics_port,
+    metrics_address: Annotated[
+        str,
+        typer.Option(metavar="ADDRESS", envvar="DIGITWATCH_METRICS_ADDRESS",
+                     help="Address the metrics endpoint listens on; 0.0.0.0 for every interface."),
+    ] = DEFAULTS.metrics_address,
 ) -> None:
     """Watch the inbox and classify every image dropped into it; one CSV row per file."""
-    configure_service_logging(log_level.value, log_format.value)
     settings = WatchSettings(
         inbox=inbox, results=results, model=model, patterns=_patterns(patterns), ignore_patterns=_patterns(ignore),
         recursive=recursive, poll_seconds=poll, settle_seconds=settle, rescan_interval_seconds=rescan_interval,
-        after=after.value, processed_dir=processed_dir, failed_dir=failed_dir, once=once,
-        neutralise_formulas=neutralise_formulas, log_level=log_level.value, log_format=log_format.value,
-        summary_interval_seconds=summary_interval,
+        after=after, processed_dir=processed_dir, failed_dir=failed_dir, once=once,
+        neutralise_formulas=neutralise_formulas, log_level=log_level, log_format=log_format,
+        summary_interval_seconds=summary_interval, metrics_port=metrics_port, metrics_address=metrics_address,
     )
+    configure_logging(settings.log_level, settings.log_format)
     try:
-        service.run(settings)
-    except (service.ServiceError, ModelError, ResultsError) as exc:
+        counts = service.run(settings)
+    except (ServiceError, ModelError, ResultsError, TelemetryError) as exc:
         raise fail(str(exc)) from exc
+    if settings.once and counts.dispose_failed:
+        raise fail(f"{counts.dispose_failed} files could not be {settings.after.value}d (see the log); "
+                   "their rows are written, and they are tried again on the next run")
     _exit_without_teardown()
 
 
@@ -138,9 +163,9 @@ def _exit_without_teardown() -> None:
     """Exit 0 now, skipping the interpreter's teardown of TensorFlow.
 
     That teardown does nothing useful (every row is already fsynced) and takes
-    2-8 s on a busy two-core machine, which would break the promise to exit
-    within 5 s of SIGTERM. Only the installed console script does this; a
-    caller running the app in-process (tests, CliRunner) returns normally.
+    seconds on a busy machine, which would break the promise to exit within
+    2 s of SIGTERM. Only the installed console script does this; a caller
+    running the app in-process (tests, CliRunner) returns normally.
     """
     if Path(sys.argv[0]).name not in ("digitwatch", "digitwatch.exe"):
         return
