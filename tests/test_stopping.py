@@ -125,3 +125,42 @@ def test_kill_9_leaves_no_process_behind(digitwatch_exe, tmp_path, mnist_small):
         service.kill()
         wait_for(lambda: not any(alive(pid) for pid in children), timeout=2.0,
                  what=f"processes {sorted(pid for pid in children if alive(pid))} to exit after kill -9")
+
+
+def test_a_running_service_reports_to_systemd_status_and_prometheus(digitwatch_exe, tmp_path, mnist_small):
+    """READY=1, WATCHDOG=1 and STOPPING=1 on a real notify socket; `digitwatch status`; a real scrape."""
+    import socket
+    import urllib.request
+
+    from telemetry_helpers import NotifyReceiver
+
+    inbox, results = tmp_path / "inbox", tmp_path / "results.csv"
+    inbox.mkdir()
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    receiver = NotifyReceiver(str(tmp_path / "notify.sock"))
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
+    try:
+        with ServiceProcess(digitwatch_exe, tmp_path / "log.txt", "--inbox", inbox, "--results", results,
+                            "--metrics-port", port, env=env) as service:
+            assert "READY=1" in receiver.receive(timeout=90)
+            for i in range(3):
+                (inbox / f"d{i}.png").write_bytes(png_bytes(mnist_small["x_test"][i]))
+            wait_for_rows(results, 3)
+            assert "WATCHDOG=1" in receiver.receive(timeout=5)
+            status = subprocess.run([digitwatch_exe, "status", "--results", str(results)],
+                                    capture_output=True, text=True, timeout=60)
+            assert status.returncode == 0, status.stdout + status.stderr
+            page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+            ok_rows = next(line for line in page.splitlines() if line.startswith('digitwatch_rows_total{status="ok"}'))
+            assert float(ok_rows.split()[-1]) >= 2, page
+            assert service.terminate()[0] == 0
+            messages = ""
+            while "STOPPING=1" not in messages:
+                messages += receiver.receive(timeout=5)
+        after = subprocess.run([digitwatch_exe, "status", "--results", str(results)],
+                               capture_output=True, text=True, timeout=60)
+        assert after.returncode == 1 and "stopped" in (after.stdout + after.stderr).lower()
+    finally:
+        receiver.close()
