@@ -122,8 +122,11 @@ def _descendants_of_this_process() -> set[int]:
     from service_helpers import alive, descendants
 
     me = os.getpid()
-    return {pid for pid in descendants(me)
-            if alive(pid) and not (_parent(pid) == me and any(h in _command(pid) for h in SHARED_HELPERS))}
+    return {
+        pid
+        for pid in descendants(me)
+        if alive(pid) and not (_parent(pid) == me and any(h in _command(pid) for h in SHARED_HELPERS))
+    }
 
 
 def _command(pid: int) -> str:

@@ -10,8 +10,8 @@ import subprocess
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -33,14 +33,17 @@ def bomb_png(path: Path, side: int = 30_000) -> Path:
 
     Built with zlib row by row, so the test never holds the decoded image.
     """
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     row = b"\x00" * (1 + (side + 7) // 8)  # filter byte, then one bit per pixel
     packer = zlib.compressobj(9)
     rows_per_piece = 1000
-    data = b"".join(packer.compress(row * min(rows_per_piece, side - start))
-                    for start in range(0, side, rows_per_piece)) + packer.flush()
+    data = (
+        b"".join(packer.compress(row * min(rows_per_piece, side - start)) for start in range(0, side, rows_per_piece))
+        + packer.flush()
+    )
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
     return path
@@ -83,16 +86,20 @@ class ServiceProcess:
         self.log_path = log_path
         self._log = open(log_path, "ab")
         environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
-        self.process = subprocess.Popen([exe, "watch", *map(str, args)], stdout=self._log,
-                                        stderr=subprocess.STDOUT, env=environment)
+        self.process = subprocess.Popen(
+            [exe, "watch", *map(str, args)], stdout=self._log, stderr=subprocess.STDOUT, env=environment
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait for the line logged when the backlog scan begins."""
-        wait_for(lambda: "ready:" in self.log() or self.process.poll() is not None, timeout=timeout,
-                 what="the service to be ready")
+        wait_for(
+            lambda: "ready:" in self.log() or self.process.poll() is not None,
+            timeout=timeout,
+            what="the service to be ready",
+        )
         assert self.process.poll() is None, f"service exited early:\n{self.log()}"
 
     def terminate(self, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> tuple[int, float]:
@@ -110,7 +117,7 @@ class ServiceProcess:
         self.process.kill()
         self.process.wait(timeout=30)
 
-    def __enter__(self) -> "ServiceProcess":
+    def __enter__(self) -> ServiceProcess:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

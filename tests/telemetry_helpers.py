@@ -78,9 +78,18 @@ class NotifyReceiver:
 def heartbeat(results: Path, **changes: object) -> Heartbeat:
     """A fresh heartbeat of this very process, running, with `changes` applied."""
     now = datetime.now(UTC).isoformat()
-    beat = Heartbeat(pid=os.getpid(), state=ServiceState.RUNNING, started_at=now, updated_at=now,
-                     last_row_at=None, counts={"seen": 3, "classified": 2, "failed": 1, "skipped": 0},
-                     queue_depth=0, inbox=str(results.parent / "inbox"), results=str(results), version="0.1.0")
+    beat = Heartbeat(
+        pid=os.getpid(),
+        state=ServiceState.RUNNING,
+        started_at=now,
+        updated_at=now,
+        last_row_at=None,
+        counts={"seen": 3, "classified": 2, "failed": 1, "skipped": 0},
+        queue_depth=0,
+        inbox=str(results.parent / "inbox"),
+        results=str(results),
+        version="0.1.0",
+    )
     return replace(beat, **changes)  # type: ignore[arg-type]
 
 

@@ -76,7 +76,9 @@ def test_a_broken_tflite_is_a_model_error(tmp_path):
 
 
 def test_loading_an_exported_model_never_imports_tensorflow(exported):
-    code = ("import sys; from watcher.classifier import Classifier; c = Classifier(sys.argv[1]); "
-            "assert c.backend.name == 'litert'; assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    code = (
+        "import sys; from watcher.classifier import Classifier; c = Classifier(sys.argv[1]); "
+        "assert c.backend.name == 'litert'; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
     done = subprocess.run([sys.executable, "-c", code, str(exported)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -22,9 +22,7 @@ TIMEOUT = 240  # seconds: TensorFlow alone takes ~4 s to import on two cores
 
 def run(exe, *args, env_extra=None, cwd=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env_extra or {}))
-    return subprocess.run(
-        [exe, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=cwd
-    )
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=cwd)
 
 
 def read_csv_text(text: str) -> pd.DataFrame:
@@ -118,7 +116,9 @@ def test_model_and_results_come_from_environment(digitwatch_exe, tiny_model_path
     files = digit_files(3)
     results = tmp_path / "env.csv"
     result = run(
-        digitwatch_exe, "classify", files[0][0],
+        digitwatch_exe,
+        "classify",
+        files[0][0],
         env_extra={"DIGITWATCH_MODEL": str(tiny_model_path), "DIGITWATCH_RESULTS": str(results)},
     )
     assert result.returncode == 0, result.stderr
@@ -126,7 +126,7 @@ def test_model_and_results_come_from_environment(digitwatch_exe, tiny_model_path
 
 
 def test_classify_awkward_file_names(digitwatch_exe, tiny_model_path, tmp_path, mnist_small):
-    names = ["=cmd|calc.png", "comma, quote \" name.png", "数字 ٣.png", "-minus.png", "line\nbreak.png"]
+    names = ["=cmd|calc.png", 'comma, quote " name.png', "数字 ٣.png", "-minus.png", "line\nbreak.png"]
     folder = tmp_path / "awkward"
     for i, name in enumerate(names):
         save_digit_png(mnist_small["x_test"][i], folder / name)

@@ -98,7 +98,7 @@ def test_mnist_digits_pass_through_unchanged_in_effect(mnist_small, split):
     # Centring may round half a pixel the other way; allowing that, nearly all are unchanged.
     aligned = [
         min(np.abs(np.roll(o, (dy, dx), axis=(0, 1)) - d).mean() for dy in (-1, 0, 1) for dx in (-1, 0, 1))
-        for o, d in zip(out, digits)
+        for o, d in zip(out, digits, strict=True)
     ]
     assert np.mean(np.array(aligned) < 0.01) >= 0.95
 
@@ -134,8 +134,10 @@ def test_polarity_is_decided_and_paper_removed(mnist_small, reference, polarity,
 def test_blue_ink_on_grey_paper_normalises_like_black_on_white(tmp_path, mnist_small, reference):
     ink = enlarged(mnist_float(mnist_small, 0), 6)
     kwargs = {"shape": (240, 200), "at": (30, 20)}
-    pages = {"blue": on_page(ink, paper=(0.72, 0.72, 0.68), colour=(0.12, 0.2, 0.62), **kwargs),
-             "black": on_page(ink, **kwargs)}
+    pages = {
+        "blue": on_page(ink, paper=(0.72, 0.72, 0.68), colour=(0.12, 0.2, 0.62), **kwargs),
+        "black": on_page(ink, **kwargs),
+    }
     out = {}
     for name, page in pages.items():
         Image.fromarray((page * 255).round().astype(np.uint8)).save(tmp_path / f"{name}.png")

@@ -221,10 +221,12 @@ def test_gif_transparent_background_becomes_white_paper(tmp_path, scan):
 
 # --- EXIF orientation and multi-frame files ---------------------------------------------------
 
+
 # What to do to an upright image to get the pixels a camera stores with each Orientation tag.
 @pytest.mark.parametrize(("suffix", "mode", "opened_as", "tolerance"), FORMAT_MODES, ids=lambda v: str(v))
-def test_reading_reduced_averages_the_full_image_in_every_format_and_mode(tmp_path, scan, suffix, mode, opened_as,
-                                                                          tolerance):
+def test_reading_reduced_averages_the_full_image_in_every_format_and_mode(
+    tmp_path, scan, suffix, mode, opened_as, tolerance
+):
     big = np.kron(scan, np.ones((9, 7), np.uint8))  # 252x196: reduced by 2 to fit 160 pixels
     path = saved(as_mode(big, mode), tmp_path / f"digit.{suffix}")
     pixels = load_image(path, max_side=160)
@@ -233,11 +235,14 @@ def test_reading_reduced_averages_the_full_image_in_every_format_and_mode(tmp_pa
     assert np.abs(grey(pixels) - averaged).mean() < tolerance
 
 
-@pytest.mark.parametrize(("shape", "max_side", "expected"), [
-    ((700, 450), 160, (140, 90)),  # factor 5: JPEG decodes at 1/4, then the rest by area
-    ((640, 480), 160, (160, 120)),  # factor 4: JPEG decodes at 1/4 directly
-    ((300, 200), 400, (300, 200)),  # small enough: read in full
-])
+@pytest.mark.parametrize(
+    ("shape", "max_side", "expected"),
+    [
+        ((700, 450), 160, (140, 90)),  # factor 5: JPEG decodes at 1/4, then the rest by area
+        ((640, 480), 160, (160, 120)),  # factor 4: JPEG decodes at 1/4 directly
+        ((300, 200), 400, (300, 200)),  # small enough: read in full
+    ],
+)
 def test_jpeg_read_reduced_has_the_size_of_a_whole_factor(tmp_path, shape, max_side, expected):
     width, height = shape
     ramp = np.tile(np.linspace(0, 255, width, dtype=np.float32), (height, 1)).astype(np.uint8)

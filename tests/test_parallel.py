@@ -20,7 +20,7 @@ def test_workers_give_the_same_results_in_order(digit_files, tmp_path):
     one_by_one = [prepare_file(path) for path in paths]
     assert [p.sha256 for p in from_workers] == [p.sha256 for p in one_by_one]
     assert from_workers[7].error is not None and from_workers[7].error.kind == "error"
-    for a, b in zip(from_workers, one_by_one):
+    for a, b in zip(from_workers, one_by_one, strict=True):
         assert (a.digit is None) == (b.digit is None)
         if a.digit is not None:
             np.testing.assert_array_equal(a.digit, b.digit)
@@ -46,7 +46,9 @@ def test_idle_workers_stop_and_start_again_on_demand(digit_files):
 def test_the_command_line_starts_without_importing_scipy():
     # SciPy takes 0.15 s to import; `classify` hands its files to decode workers
     # (which have it preloaded), so its own process must not pay for it.
-    code = ("import sys; import watcher.cli, watcher.batch, watcher.service; "
-            "assert 'scipy' not in sys.modules, 'scipy imported at start-up'")
+    code = (
+        "import sys; import watcher.cli, watcher.batch, watcher.service; "
+        "assert 'scipy' not in sys.modules, 'scipy imported at start-up'"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

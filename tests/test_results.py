@@ -67,7 +67,9 @@ def test_awkward_names_round_trip_through_pandas(tmp_path):
     table = read_back(path)
     assert list(table["filename"]) == AWKWARD_NAMES
     assert list(table["digit"]) == [str(i % 10) for i in range(len(AWKWARD_NAMES))]
-    numeric = pd.read_csv(path, dtype={"filename": str}, keep_default_na=False, na_values={"digit": [""], "confidence": [""]})
+    numeric = pd.read_csv(
+        path, dtype={"filename": str}, keep_default_na=False, na_values={"digit": [""], "confidence": [""]}
+    )
     assert numeric["confidence"].between(0, 1).all()
 
 

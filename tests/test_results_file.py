@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -22,11 +21,14 @@ def rows(*names: str) -> list[ResultRow]:
     return [ResultRow(name, ok(), sha256="0" * 64) for name in names]
 
 
-@pytest.mark.parametrize("content", [
-    b"id,name\n1,alice\n2,bob\n",  # the repro: a user's CSV whose last line is 'partial' to our parser
-    b"id,name\n1,alice\n2,bo",  # no final newline
-    b"",  # an empty file is ours to start
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"id,name\n1,alice\n2,bob\n",  # the repro: a user's CSV whose last line is 'partial' to our parser
+        b"id,name\n1,alice\n2,bo",  # no final newline
+        b"",  # an empty file is ours to start
+    ],
+)
 def test_a_file_that_is_not_ours_is_refused_byte_identical(tmp_path, content):
     path = tmp_path / "f.csv"
     path.write_bytes(content)
@@ -42,11 +44,12 @@ def test_a_file_that_is_not_ours_is_refused_byte_identical(tmp_path, content):
 
 
 def test_classify_refuses_a_csv_that_is_not_ours(digitwatch_exe, tmp_path, digit_files):
-    (image, _), = digit_files(1)
+    ((image, _),) = digit_files(1)
     path = tmp_path / "f.csv"
     path.write_bytes(b"id,name\n1,alice\n2,bob\n")
-    done = subprocess.run([digitwatch_exe, "classify", str(image), "--results", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [digitwatch_exe, "classify", str(image), "--results", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 1, done.stderr
     assert "not a digitwatch results file" in done.stderr
     assert path.read_bytes() == b"id,name\n1,alice\n2,bob\n"
@@ -86,8 +89,9 @@ with ResultsFile(path) as results:
 def test_a_full_disk_leaves_no_partial_row(tmp_path):
     """RLIMIT_FSIZE stands in for a full disk: the append that does not fit is rolled back whole."""
     path = tmp_path / "r.csv"
-    done = subprocess.run([sys.executable, "-c", FULL_DISK_CHILD, str(path), "2000"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_CHILD, str(path), "2000"], capture_output=True, text=True, timeout=60
+    )
     written, _, message = done.stdout.partition(" ")
     assert "cannot write to" in message and "File too large" in message, done.stdout + done.stderr
     data = path.read_bytes()

@@ -19,8 +19,8 @@ import pytest
 from service_helpers import bomb_png, png_bytes, read_rows, wait_for, wait_for_rows
 from watcher import service
 from watcher.disposal import move_without_overwriting
-from watcher.imaging import prepare_file
 from watcher.errors import ServiceError
+from watcher.imaging import prepare_file
 from watcher.inbox import check_layout, why_ignored
 from watcher.logs import JsonLinesFormatter
 from watcher.results import ResultsError
@@ -28,8 +28,8 @@ from watcher.results_file import check_results_header
 from watcher.settings import IMAGE_PATTERNS, WatchSettings
 from watcher.stability import OPEN_GRACE, StabilityTracker
 
-
 # --- eligibility -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["scan.png", "SCAN.PNG", "a b, c.jpeg", "sub/deep/x.tif", "数字.webp", "=1.png"])
 def test_image_names_are_eligible(name):
@@ -39,11 +39,20 @@ def test_image_names_are_eligible(name):
 @pytest.mark.parametrize(
     "name, reason",
     [
-        ("scan.png.part", "temporary"), ("scan.png.tmp", "temporary"), ("scan.png.crdownload", "temporary"),
-        ("~$scan.png", "temporary"), (".~lock.scan.png#", "temporary"), ("._scan.png", "temporary"),
-        (".DS_Store", "temporary"), ("Thumbs.db", "temporary"), ("desktop.ini", "temporary"),
-        (".hidden.png", "hidden file"), ("notes.txt", "not an image"), (".git/x.png", "hidden or system folder"),
-        ("$RECYCLE.BIN/x.png", "hidden or system folder"), ("@eaDir/x.png", "hidden or system folder"),
+        ("scan.png.part", "temporary"),
+        ("scan.png.tmp", "temporary"),
+        ("scan.png.crdownload", "temporary"),
+        ("~$scan.png", "temporary"),
+        (".~lock.scan.png#", "temporary"),
+        ("._scan.png", "temporary"),
+        (".DS_Store", "temporary"),
+        ("Thumbs.db", "temporary"),
+        ("desktop.ini", "temporary"),
+        (".hidden.png", "hidden file"),
+        ("notes.txt", "not an image"),
+        (".git/x.png", "hidden or system folder"),
+        ("$RECYCLE.BIN/x.png", "hidden or system folder"),
+        ("@eaDir/x.png", "hidden or system folder"),
     ],
 )
 def test_temporary_hidden_and_other_files_are_ignored_with_a_reason(name, reason):
@@ -60,9 +69,11 @@ def test_extra_ignore_patterns_and_custom_image_patterns():
 def test_outputs_inside_the_inbox_are_refused(tmp_path, outside):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    options = {"results": dict(results=inbox / "r.csv"),
-               "processed": dict(after="move", processed_dir=inbox / "done"),
-               "failed": dict(after="move", failed_dir=inbox)}[outside]
+    options = {
+        "results": dict(results=inbox / "r.csv"),
+        "processed": dict(after="move", processed_dir=inbox / "done"),
+        "failed": dict(after="move", failed_dir=inbox),
+    }[outside]
     with pytest.raises(ServiceError, match="inside the inbox"):
         check_layout(WatchSettings(inbox=inbox, **{"results": tmp_path / "r.csv", **options}))
 
@@ -81,6 +92,7 @@ def test_foreign_csv_is_refused_before_anything_touches_it(tmp_path):
 
 
 # --- stability ---------------------------------------------------------------
+
 
 def test_fresh_file_waits_for_settle_then_is_ready(tmp_path):
     path = tmp_path / "a.png"
@@ -157,6 +169,7 @@ def test_vanished_file_is_reported_and_dropped(tmp_path):
 
 # --- moves, bombs, logs ------------------------------------------------------
 
+
 def test_move_never_overwrites(tmp_path):
     (tmp_path / "done").mkdir()
     (tmp_path / "done" / "x.png").write_bytes(b"old")
@@ -196,6 +209,7 @@ def test_json_log_lines_carry_decision_fields():
 
 # --- the service in-process --------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def classifier(tiny_model_path):
     from watcher.classifier import Classifier
@@ -217,7 +231,7 @@ class RunningService:
         except BaseException as exc:  # surfaced in the test thread
             self.error = exc
 
-    def __enter__(self) -> "RunningService":
+    def __enter__(self) -> RunningService:
         self.thread.start()
         return self
 
@@ -294,7 +308,8 @@ def test_overflow_report_triggers_a_rescan(tmp_path, classifier, mnist_small, de
         (inbox / "unseen.png").write_bytes(png_bytes(mnist_small["x_test"][0]))
         threading.Event().wait(0.5)  # a negative check: give a wrongly working service time to act
         assert len(read_rows(results)) == 1
-        logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
+        overflow_log = logging.getLogger("watchdog.observers.inotify_c")
+        overflow_log.warning("Inotify queue overflowed; filesystem events were lost")
         assert list(wait_for_rows(results, 2)["filename"]) == ["backlog.png", "unseen.png"]
 
 
@@ -320,7 +335,6 @@ def test_inbox_deleted_and_recreated_is_watched_again(tmp_path, classifier, mnis
         inbox.mkdir()  # a share unmounted and mounted again
         (inbox / "after.png").write_bytes(png_bytes(mnist_small["x_test"][0]))  # only a rescan can find it
         assert list(wait_for_rows(results, 2, timeout=30)["filename"]) == ["backlog.png", "after.png"]
-
 
 
 def test_file_moved_in_from_outside_is_read_without_waiting_for_a_close(tmp_path, classifier, mnist_small):
@@ -363,5 +377,9 @@ def test_recursive_native_events_folder_moved_in_and_made_in_place(tmp_path, cla
         (inbox / "made" / "deep" / "m.png").write_bytes(png_bytes(mnist_small["x_test"][5]))
         table = wait_for_rows(results, 4)
         assert time.monotonic() - started < OPEN_GRACE / 2
-    assert sorted(table["filename"]) == ["made/deep/m.png", "staged/batch/s0.png", "staged/batch/s1.png",
-                                         "staged/batch/s2.png"]
+    assert sorted(table["filename"]) == [
+        "made/deep/m.png",
+        "staged/batch/s0.png",
+        "staged/batch/s1.png",
+        "staged/batch/s2.png",
+    ]

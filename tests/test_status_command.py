@@ -63,8 +63,7 @@ def write_case(results: Path, case: str, dead_pid: int) -> None:
 def run_script(exe: str, *args: object, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key != "DIGITWATCH_RESULTS"}
     env.update({"NO_COLOR": "1", **(env_extra or {})})
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT, env=env,
-                          check=False)
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT, env=env, check=False)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -135,8 +134,9 @@ def test_installed_script_reads_digitwatch_results_and_stale_after(digitwatch_ex
 def test_installed_script_defaults_to_results_predictions_csv(digitwatch_exe: str, tmp_path: Path) -> None:
     write_status(tmp_path / "results" / "predictions.csv")
     env = {key: value for key, value in os.environ.items() if key != "DIGITWATCH_RESULTS"}
-    finished = subprocess.run([digitwatch_exe, "status"], capture_output=True, text=True, timeout=TIMEOUT,
-                              env=env, cwd=tmp_path, check=False)
+    finished = subprocess.run(
+        [digitwatch_exe, "status"], capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=tmp_path, check=False
+    )
     assert finished.returncode == 0, finished.stderr
 
 

@@ -44,8 +44,9 @@ def _slow_log_service(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
     inbox, results, log = tmp_path / "inbox", tmp_path / "results.csv", tmp_path / "service.log"
     inbox.mkdir()
     with open(log, "wb") as sink:
-        process = subprocess.Popen([sys.executable, "-c", SLOW_LOG_SERVICE, str(inbox), str(results)],
-                                   stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", SLOW_LOG_SERVICE, str(inbox), str(results)], stdout=sink, stderr=subprocess.STDOUT
+        )
     return process, inbox, log
 
 
@@ -72,7 +73,7 @@ def test_signal_stops_an_idle_service_despite_a_slow_log_sink(tmp_path, mnist_sm
 
 
 def test_repeated_signals_while_stopping_are_harmless(tmp_path):
-    process, inbox, log = _slow_log_service(tmp_path)
+    process, _inbox, log = _slow_log_service(tmp_path)
     try:
         wait_for(lambda: "ready:" in log.read_text(), timeout=90, what="the service to be ready")
         threading.Event().wait(1.5)
@@ -93,8 +94,9 @@ def test_stop_under_load_after_running_a_while_then_restart(digitwatch_exe, tmp_
     inbox.mkdir()
     dropped: list[str] = []
     for cycle in range(2):
-        with ServiceProcess(digitwatch_exe, tmp_path / f"log{cycle}.txt", "--inbox", inbox,
-                            "--results", results, "--settle", "0.05") as service:
+        with ServiceProcess(
+            digitwatch_exe, tmp_path / f"log{cycle}.txt", "--inbox", inbox, "--results", results, "--settle", "0.05"
+        ) as service:
             service.wait_ready()
             deadline = time.monotonic() + 4.0
             while time.monotonic() < deadline:  # a steady trickle, 25 files a second
@@ -104,8 +106,9 @@ def test_stop_under_load_after_running_a_while_then_restart(digitwatch_exe, tmp_
                 threading.Event().wait(0.04)
             code, took = service.terminate()
             assert code == 0 and took < STOP_SECONDS + 1.0, f"exit {code} after {took:.1f} s:\n{service.log()}"
-    with ServiceProcess(digitwatch_exe, tmp_path / "log_final.txt", "--inbox", inbox,
-                        "--results", results, "--once") as final:
+    with ServiceProcess(
+        digitwatch_exe, tmp_path / "log_final.txt", "--inbox", inbox, "--results", results, "--once"
+    ) as final:
         assert final.wait_exit() == 0, final.log()
     table = read_rows(results)
     assert sorted(table["filename"]) == sorted(dropped), "a file is missing or counted twice"
@@ -123,8 +126,11 @@ def test_kill_9_leaves_no_process_behind(digitwatch_exe, tmp_path, mnist_small):
         children = descendants(service.process.pid)
         assert len(children) >= 3, f"expected decode workers, forkserver and tracker; found {children}"
         service.kill()
-        wait_for(lambda: not any(alive(pid) for pid in children), timeout=2.0,
-                 what=f"processes {sorted(pid for pid in children if alive(pid))} to exit after kill -9")
+        wait_for(
+            lambda: not any(alive(pid) for pid in children),
+            timeout=2.0,
+            what=f"processes {sorted(pid for pid in children if alive(pid))} to exit after kill -9",
+        )
 
 
 def test_a_running_service_reports_to_systemd_status_and_prometheus(digitwatch_exe, tmp_path, mnist_small):
@@ -142,15 +148,25 @@ def test_a_running_service_reports_to_systemd_status_and_prometheus(digitwatch_e
     receiver = NotifyReceiver(str(tmp_path / "notify.sock"))
     env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
     try:
-        with ServiceProcess(digitwatch_exe, tmp_path / "log.txt", "--inbox", inbox, "--results", results,
-                            "--metrics-port", port, env=env) as service:
+        with ServiceProcess(
+            digitwatch_exe,
+            tmp_path / "log.txt",
+            "--inbox",
+            inbox,
+            "--results",
+            results,
+            "--metrics-port",
+            port,
+            env=env,
+        ) as service:
             assert "READY=1" in receiver.receive(timeout=90)
             for i in range(3):
                 (inbox / f"d{i}.png").write_bytes(png_bytes(mnist_small["x_test"][i]))
             wait_for_rows(results, 3)
             assert "WATCHDOG=1" in receiver.receive(timeout=5)
-            status = subprocess.run([digitwatch_exe, "status", "--results", str(results)],
-                                    capture_output=True, text=True, timeout=60)
+            status = subprocess.run(
+                [digitwatch_exe, "status", "--results", str(results)], capture_output=True, text=True, timeout=60
+            )
             assert status.returncode == 0, status.stdout + status.stderr
             page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
             ok_rows = next(line for line in page.splitlines() if line.startswith('digitwatch_rows_total{status="ok"}'))
@@ -159,8 +175,9 @@ def test_a_running_service_reports_to_systemd_status_and_prometheus(digitwatch_e
             messages = ""
             while "STOPPING=1" not in messages:
                 messages += receiver.receive(timeout=5)
-        after = subprocess.run([digitwatch_exe, "status", "--results", str(results)],
-                               capture_output=True, text=True, timeout=60)
+        after = subprocess.run(
+            [digitwatch_exe, "status", "--results", str(results)], capture_output=True, text=True, timeout=60
+        )
         assert after.returncode == 1 and "stopped" in (after.stdout + after.stderr).lower()
     finally:
         receiver.close()

@@ -61,12 +61,21 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """GET /metrics over real HTTP; returns {(sample name, labels): value}."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode("utf-8")
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
-def tick_for(telemetry: Telemetry, seconds: float, *, queue_depth: int = 0,
-             counts: Mapping[str, int] | None = None, each: Callable[[], object] | None = None) -> int:
+def tick_for(
+    telemetry: Telemetry,
+    seconds: float,
+    *,
+    queue_depth: int = 0,
+    counts: Mapping[str, int] | None = None,
+    each: Callable[[], object] | None = None,
+) -> int:
     """Call tick as the service loop does (about every millisecond) for `seconds`; returns the number of calls."""
     deadline = time.monotonic() + seconds
     pause = threading.Event()
@@ -112,8 +121,8 @@ def test_notify_reaches_an_abstract_socket(monkeypatch: pytest.MonkeyPatch) -> N
     ],
 )
 def test_notify_to_a_broken_socket_returns_false_and_logs_at_debug(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        address: str, words: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, address: str, words: str
+) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", address.format(tmp=tmp_path))
     with caplog.at_level(logging.DEBUG, logger="watcher.sdnotify"):
         assert sdnotify.notify("READY=1") is False
@@ -147,7 +156,8 @@ def test_notify_never_blocks_on_a_receiver_that_does_not_read(notify_socket: Not
     ],
 )
 def test_watchdog_interval_reads_systemd_variables(
-        monkeypatch: pytest.MonkeyPatch, usec: str | None, pid: str | None, expected: float | None) -> None:
+    monkeypatch: pytest.MonkeyPatch, usec: str | None, pid: str | None, expected: float | None
+) -> None:
     if usec is not None:
         monkeypatch.setenv("WATCHDOG_USEC", usec)
     if pid is not None:
@@ -164,8 +174,7 @@ def test_status_path_appends_to_the_results_name() -> None:
 
 def test_heartbeat_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     path = tmp_path / "predictions.csv.status.json"
-    beat = heartbeat(tmp_path / "predictions.csv", last_row_at="2024-05-01T10:00:00+00:00",
-                     state=ServiceState.STOPPED)
+    beat = heartbeat(tmp_path / "predictions.csv", last_row_at="2024-05-01T10:00:00+00:00", state=ServiceState.STOPPED)
     assert write_heartbeat(path, beat) is True
     assert write_heartbeat(path, beat) is True  # replaces the first
     assert read_heartbeat(path) == beat
@@ -240,8 +249,9 @@ def test_readers_never_see_a_half_written_file(tmp_path: Path) -> None:
         ("bad_count", "counts must be integers"),
     ],
 )
-def test_read_heartbeat_refuses_missing_and_foreign_files(tmp_path: Path, content: bytes | str | None,
-                                                         reason: str) -> None:
+def test_read_heartbeat_refuses_missing_and_foreign_files(
+    tmp_path: Path, content: bytes | str | None, reason: str
+) -> None:
     path = tmp_path / "predictions.csv.status.json"
     data = json.loads(json.dumps(heartbeat(tmp_path / "predictions.csv").__dict__))
     if content == "swap":
@@ -264,8 +274,9 @@ def test_read_heartbeat_refuses_missing_and_foreign_files(tmp_path: Path, conten
 # --- Telemetry: systemd ----------------------------------------------------------------------
 
 
-def test_ready_watchdog_and_stopping_reach_systemd(telemetry: Telemetry, notify_socket: NotifyReceiver,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ready_watchdog_and_stopping_reach_systemd(
+    telemetry: Telemetry, notify_socket: NotifyReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WATCHDOG_USEC", "10000000")  # ten seconds, read when Telemetry is made
     made = Telemetry(inbox=telemetry.inbox, results=telemetry.results)
     try:
@@ -282,8 +293,9 @@ def test_ready_watchdog_and_stopping_reach_systemd(telemetry: Telemetry, notify_
         made.close()
 
 
-def test_watchdog_is_petted_at_half_its_interval(tmp_path: Path, notify_socket: NotifyReceiver,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watchdog_is_petted_at_half_its_interval(
+    tmp_path: Path, notify_socket: NotifyReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WATCHDOG_USEC", "600000")  # 0.6 s: petted every 0.3 s
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
     made = Telemetry(inbox=tmp_path, results=tmp_path / "predictions.csv", heartbeat_interval=60)
@@ -302,8 +314,9 @@ def test_watchdog_is_petted_at_half_its_interval(tmp_path: Path, notify_socket: 
     assert all(0.25 < gap < 0.45 for gap in gaps), gaps
 
 
-def test_watchdog_meant_for_another_process_is_not_petted(tmp_path: Path, notify_socket: NotifyReceiver,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watchdog_meant_for_another_process_is_not_petted(
+    tmp_path: Path, notify_socket: NotifyReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WATCHDOG_USEC", "400000")
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid() + 1))
     made = Telemetry(inbox=tmp_path, results=tmp_path / "predictions.csv", heartbeat_interval=60)
@@ -327,8 +340,13 @@ def test_heartbeat_file_is_written_at_ready_then_rate_limited(telemetry: Telemet
     telemetry.rows(["ok", "ok", "error"], batch_seconds=0.01)
     seen: set[str] = set()
     counts = {"seen": 5, "classified": 2, "failed": 1, "skipped": 0}
-    tick_for(telemetry, 0.7, queue_depth=4, counts=counts,
-             each=lambda: seen.add(read_heartbeat(telemetry.status_path).updated_at))
+    tick_for(
+        telemetry,
+        0.7,
+        queue_depth=4,
+        counts=counts,
+        each=lambda: seen.add(read_heartbeat(telemetry.status_path).updated_at),
+    )
     assert 3 <= len(seen) <= 5, sorted(seen)  # the write at ready, then one every 0.2 s
     latest = read_heartbeat(telemetry.status_path)
     assert latest.counts == {**counts, "rows_error": 1, "rows_ok": 2}
@@ -346,8 +364,9 @@ def test_close_writes_a_stopped_heartbeat_once(telemetry: Telemetry) -> None:
     assert not telemetry.status_path.exists()  # the second close did nothing
 
 
-def test_a_foreign_file_at_the_status_path_is_left_alone(telemetry: Telemetry,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_a_foreign_file_at_the_status_path_is_left_alone(
+    telemetry: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
     telemetry.status_path.write_text("someone else's notes\n")
     with caplog.at_level(logging.WARNING):
         telemetry.start()
@@ -365,8 +384,7 @@ def test_tick_never_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone.sock"))
     monkeypatch.setenv("WATCHDOG_USEC", "1000")
-    made = Telemetry(inbox=tmp_path, results=tmp_path / "missing-folder" / "predictions.csv",
-                     heartbeat_interval=0.0)
+    made = Telemetry(inbox=tmp_path, results=tmp_path / "missing-folder" / "predictions.csv", heartbeat_interval=0.0)
     try:
         made.tick(queue_depth=1, counts={"seen": 1})  # no socket, no folder: both skipped
         made.tick(queue_depth=1, counts=Unreadable(seen=1))

@@ -17,9 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from service_helpers import (
-    ServiceProcess, bomb_png, peak_rss_bytes, png_bytes, read_rows, wait_for, wait_for_rows,
-)
+from service_helpers import ServiceProcess, bomb_png, peak_rss_bytes, png_bytes, read_rows, wait_for, wait_for_rows
 from watcher.cli import app
 
 STOP_SECONDS = 5.0  # the promise: SIGTERM to exit within this
@@ -39,8 +37,19 @@ def layout(tmp_path):
 
 
 def start(exe, tmp_path, inbox, results, model, *extra, name="service"):
-    return ServiceProcess(exe, tmp_path / f"{name}.log", "--inbox", inbox, "--results", results,
-                          "--model", model, "--summary-interval", 5, *extra)
+    return ServiceProcess(
+        exe,
+        tmp_path / f"{name}.log",
+        "--inbox",
+        inbox,
+        "--results",
+        results,
+        "--model",
+        model,
+        "--summary-interval",
+        5,
+        *extra,
+    )
 
 
 def stop_cleanly(service: ServiceProcess, sig: int = signal.SIGTERM) -> None:
@@ -59,8 +68,19 @@ def test_backlog_live_drops_and_temporary_files(digitwatch_exe, tiny_model_path,
     inbox, results = layout
     for i in range(3):
         (inbox / f"backlog_{i}.png").write_bytes(digits(i))
-    ignored = ["scan.png.part", "scan.png.tmp", "scan.png.crdownload", "~$scan.png", ".~lock.scan.png#",
-               "._scan.png", ".DS_Store", "Thumbs.db", "desktop.ini", ".hidden.png", "notes.txt"]
+    ignored = [
+        "scan.png.part",
+        "scan.png.tmp",
+        "scan.png.crdownload",
+        "~$scan.png",
+        ".~lock.scan.png#",
+        "._scan.png",
+        ".DS_Store",
+        "Thumbs.db",
+        "desktop.ini",
+        ".hidden.png",
+        "notes.txt",
+    ]
     for name in ignored:
         (inbox / name).write_bytes(digits(9))
     (inbox / "sub").mkdir()
@@ -150,15 +170,27 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-HOSTILE_NAMES = ["=HYPERLINK(\"x\").png", "+1.png", "-2.png", "@sum.png", "\ttab.png",
-                 "comma, \"quote\".png", "new\nline.png", "ünïcödé 数字 ٣ ✍️.png"]
+HOSTILE_NAMES = [
+    '=HYPERLINK("x").png',
+    "+1.png",
+    "-2.png",
+    "@sum.png",
+    "\ttab.png",
+    'comma, "quote".png',
+    "new\nline.png",
+    "ünïcödé 数字 ٣ ✍️.png",
+]
 
 
 def test_corrupt_and_hostile_files(digitwatch_exe, tiny_model_path, tmp_path, layout, digits):
     inbox, results = layout
     good = digits(0)
-    bad = {"truncated.png": good[: len(good) // 2], "empty.png": b"", "text.png": b"just some text\n" * 10,
-           "random.jpg": np.random.default_rng(0).bytes(5000)}
+    bad = {
+        "truncated.png": good[: len(good) // 2],
+        "empty.png": b"",
+        "text.png": b"just some text\n" * 10,
+        "random.jpg": np.random.default_rng(0).bytes(5000),
+    }
     for name, data in bad.items():
         (inbox / name).write_bytes(data)
     bomb_png(inbox / "bomb.png")
@@ -178,7 +210,7 @@ def test_corrupt_and_hostile_files(digitwatch_exe, tiny_model_path, tmp_path, la
 
     names = [unneutralise(cell) for cell in table["filename"]]
     assert sorted(set(names) & set(HOSTILE_NAMES)) == sorted(HOSTILE_NAMES)
-    assert "'=HYPERLINK(\"x\").png" in set(table["filename"]) and "'\ttab.png" in set(table["filename"])
+    assert '\'=HYPERLINK("x").png' in set(table["filename"]) and "'\ttab.png" in set(table["filename"])
 
 
 def test_polling_mode_recursive_and_delete(digitwatch_exe, tiny_model_path, tmp_path, layout, digits):
@@ -187,8 +219,9 @@ def test_polling_mode_recursive_and_delete(digitwatch_exe, tiny_model_path, tmp_
     (inbox / "old" / "a.png").write_bytes(digits(0))
     (inbox / ".hidden").mkdir()
     (inbox / ".hidden" / "secret.png").write_bytes(digits(1))
-    with start(digitwatch_exe, tmp_path, inbox, results, tiny_model_path,
-               "--poll", 0.5, "--recursive", "--after", "delete") as service:
+    with start(
+        digitwatch_exe, tmp_path, inbox, results, tiny_model_path, "--poll", 0.5, "--recursive", "--after", "delete"
+    ) as service:
         service.wait_ready()
         wait_for_rows(results, 1)
         (inbox / "new" / "deeper").mkdir(parents=True)
@@ -213,9 +246,17 @@ def test_once_with_move_from_environment_and_json_logs(digitwatch_exe, tiny_mode
     (inbox / "a.png").write_bytes(digits(0))
     (inbox / "b.png").write_bytes(digits(1))
     (inbox / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    env = {"DIGITWATCH_INBOX": str(inbox), "DIGITWATCH_RESULTS": str(results), "DIGITWATCH_MODEL": str(tiny_model_path),
-           "DIGITWATCH_AFTER": "move", "DIGITWATCH_PROCESSED_DIR": str(processed), "DIGITWATCH_FAILED_DIR": str(failed),
-           "DIGITWATCH_ONCE": "1", "DIGITWATCH_LOG_FORMAT": "json", "DIGITWATCH_SETTLE": "0"}
+    env = {
+        "DIGITWATCH_INBOX": str(inbox),
+        "DIGITWATCH_RESULTS": str(results),
+        "DIGITWATCH_MODEL": str(tiny_model_path),
+        "DIGITWATCH_AFTER": "move",
+        "DIGITWATCH_PROCESSED_DIR": str(processed),
+        "DIGITWATCH_FAILED_DIR": str(failed),
+        "DIGITWATCH_ONCE": "1",
+        "DIGITWATCH_LOG_FORMAT": "json",
+        "DIGITWATCH_SETTLE": "0",
+    }
     with ServiceProcess(digitwatch_exe, tmp_path / "once.log", env=env) as service:
         assert service.wait_exit() == 0, service.log()
     assert_one_row_per_file(results, ["a.png", "b.png", "broken.png"])
@@ -230,9 +271,25 @@ def test_once_with_move_from_environment_and_json_logs(digitwatch_exe, tiny_mode
 def test_every_option_names_its_environment_variable():
     result = CliRunner().invoke(app, ["watch", "--help"], env={"COLUMNS": "300", "NO_COLOR": "1"})
     assert result.exit_code == 0
-    for option in ("inbox", "results", "model", "patterns", "ignore", "recursive", "poll", "settle",
-                   "rescan-interval", "after", "processed-dir", "failed-dir", "once", "neutralise-formulas",
-                   "log-level", "log-format", "summary-interval"):
+    for option in (
+        "inbox",
+        "results",
+        "model",
+        "patterns",
+        "ignore",
+        "recursive",
+        "poll",
+        "settle",
+        "rescan-interval",
+        "after",
+        "processed-dir",
+        "failed-dir",
+        "once",
+        "neutralise-formulas",
+        "log-level",
+        "log-format",
+        "summary-interval",
+    ):
         assert f"--{option}" in result.output
         assert "DIGITWATCH_" + option.upper().replace("-", "_") in result.output
 

@@ -11,7 +11,6 @@ import os
 import resource
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -38,20 +37,25 @@ def digit(mnist_small):
 
 # --- nonsense settings: exit 2 naming the option -----------------------------------------------
 
-@pytest.mark.parametrize(("args", "option"), [
-    (["--settle", "inf"], "--settle"),
-    (["--settle", "nan"], "--settle"),
-    (["--rescan-interval", "1e9"], "--rescan-interval"),
-    (["--poll", "inf"], "--poll"),
-    (["--summary-interval", "nan"], "--summary-interval"),
-    (["--patterns", "*.png;*.jpg"], "--patterns"),
-    (["--patterns", " , "], "--patterns"),
-    (["--ignore", "*.bak;*.old"], "--ignore"),
-])
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--settle", "inf"], "--settle"),
+        (["--settle", "nan"], "--settle"),
+        (["--rescan-interval", "1e9"], "--rescan-interval"),
+        (["--poll", "inf"], "--poll"),
+        (["--summary-interval", "nan"], "--summary-interval"),
+        (["--patterns", "*.png;*.jpg"], "--patterns"),
+        (["--patterns", " , "], "--patterns"),
+        (["--ignore", "*.bak;*.old"], "--ignore"),
+    ],
+)
 def test_nonsense_settings_exit_2_naming_the_option(tmp_path, args, option):
     (tmp_path / "inbox").mkdir()
-    result = CliRunner().invoke(app, ["watch", "--inbox", str(tmp_path / "inbox"),
-                                      "--results", str(tmp_path / "r.csv"), *args])
+    result = CliRunner().invoke(
+        app, ["watch", "--inbox", str(tmp_path / "inbox"), "--results", str(tmp_path / "r.csv"), *args]
+    )
     assert result.exit_code == 2, result.output
     assert option in result.output
     assert not (tmp_path / "r.csv").exists()
@@ -59,20 +63,35 @@ def test_nonsense_settings_exit_2_naming_the_option(tmp_path, args, option):
 
 def test_nonsense_settings_from_the_environment_are_refused_too(tmp_path):
     (tmp_path / "inbox").mkdir()
-    result = CliRunner().invoke(app, ["watch", "--inbox", str(tmp_path / "inbox"), "--results",
-                                      str(tmp_path / "r.csv")], env={"DIGITWATCH_PATTERNS": "*.png;*.jpg"})
+    result = CliRunner().invoke(
+        app,
+        ["watch", "--inbox", str(tmp_path / "inbox"), "--results", str(tmp_path / "r.csv")],
+        env={"DIGITWATCH_PATTERNS": "*.png;*.jpg"},
+    )
     assert result.exit_code == 2 and "--patterns" in result.output
 
 
 # --- --once says when files could not be moved ------------------------------------------------
+
 
 def test_once_exits_1_when_files_could_not_be_moved(digitwatch_exe, tmp_path, layout, digit):
     inbox, results = layout
     (inbox / "a.png").write_bytes(digit(0))
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the processed folder's parent should be")
-    with ServiceProcess(digitwatch_exe, tmp_path / "once.log", "--inbox", inbox, "--results", results, "--once",
-                        "--after", "move", "--processed-dir", blocker / "processed") as service:
+    with ServiceProcess(
+        digitwatch_exe,
+        tmp_path / "once.log",
+        "--inbox",
+        inbox,
+        "--results",
+        results,
+        "--once",
+        "--after",
+        "move",
+        "--processed-dir",
+        blocker / "processed",
+    ) as service:
         code = service.wait_exit()
     assert code == 1, service.log()
     assert "1 files could not be moved" in service.log()
@@ -81,13 +100,15 @@ def test_once_exits_1_when_files_could_not_be_moved(digitwatch_exe, tmp_path, la
 
 # --- the log says why a subfolder is not read -------------------------------------------------
 
+
 def test_a_subfolder_without_recursive_is_logged_once_with_the_hint(digitwatch_exe, tmp_path, layout, digit):
     inbox, results = layout
     (inbox / "old").mkdir()
     (inbox / "old" / "a.png").write_bytes(digit(0))
     (inbox / "b.png").write_bytes(digit(1))
-    with ServiceProcess(digitwatch_exe, tmp_path / "s.log", "--inbox", inbox, "--results", results,
-                        "--rescan-interval", "1") as service:
+    with ServiceProcess(
+        digitwatch_exe, tmp_path / "s.log", "--inbox", inbox, "--results", results, "--rescan-interval", "1"
+    ) as service:
         service.wait_ready()
         (inbox / "new").mkdir()
         (inbox / "new" / "c.png").write_bytes(digit(2))
@@ -102,9 +123,11 @@ def test_a_subfolder_without_recursive_is_logged_once_with_the_hint(digitwatch_e
 
 # --- a full disk: exit 1, no partial row, nothing moved without its row, finished exactly once later
 
+
 def _file_size_limit(limit: int):
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # stands in for a full disk
+
     return apply
 
 
@@ -116,9 +139,13 @@ class LimitedService(ServiceProcess):
 
         self.log_path = log_path
         self._log = open(log_path, "ab")
-        self.process = subprocess.Popen([exe, "watch", *map(str, args)], stdout=self._log, stderr=subprocess.STDOUT,
-                                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-                                        preexec_fn=_file_size_limit(limit))
+        self.process = subprocess.Popen(
+            [exe, "watch", *map(str, args)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+            preexec_fn=_file_size_limit(limit),
+        )
 
 
 def test_full_disk_stops_with_exit_1_and_a_restart_finishes_exactly_once(digitwatch_exe, tmp_path, layout, digit):
@@ -128,8 +155,19 @@ def test_full_disk_stops_with_exit_1_and_a_restart_finishes_exactly_once(digitwa
         (inbox / name).write_bytes(digit(i))
     processed = tmp_path / "processed"
     # The log goes to a file too, so only errors are logged: the results file reaches the limit first.
-    with LimitedService(digitwatch_exe, tmp_path / "full.log", 6000, "--inbox", inbox, "--results", results,
-                        "--after", "move", "--log-level", "ERROR") as service:
+    with LimitedService(
+        digitwatch_exe,
+        tmp_path / "full.log",
+        6000,
+        "--inbox",
+        inbox,
+        "--results",
+        results,
+        "--after",
+        "move",
+        "--log-level",
+        "ERROR",
+    ) as service:
         wait_for_rows(results, 30)
         for i, name in enumerate(names[30:], start=30):  # then a stream that does not
             (inbox / name).write_bytes(digit(i))
@@ -142,8 +180,9 @@ def test_full_disk_stops_with_exit_1_and_a_restart_finishes_exactly_once(digitwa
     moved = {path.name for path in processed.iterdir()} if processed.exists() else set()
     assert 0 < len(recorded) < len(names)
     assert moved <= recorded, f"moved without a row: {sorted(moved - recorded)}"
-    with ServiceProcess(digitwatch_exe, tmp_path / "again.log", "--inbox", inbox, "--results", results,
-                        "--after", "move", "--once") as again:
+    with ServiceProcess(
+        digitwatch_exe, tmp_path / "again.log", "--inbox", inbox, "--results", results, "--after", "move", "--once"
+    ) as again:
         assert again.wait_exit() == 0, again.log()
     table = read_rows(results)
     assert sorted(table["filename"]) == names, "a file is missing or counted twice"
@@ -151,6 +190,7 @@ def test_full_disk_stops_with_exit_1_and_a_restart_finishes_exactly_once(digitwa
 
 
 # --- the results file rotated away while running ----------------------------------------------
+
 
 @pytest.mark.parametrize("how", ["rename", "delete"])
 def test_rotated_results_file_continues_in_a_new_file(digitwatch_exe, tmp_path, layout, digit, how):
@@ -179,13 +219,15 @@ def test_rotated_results_file_continues_in_a_new_file(digitwatch_exe, tmp_path, 
 
 # --- a real inotify queue overflow -----------------------------------------------------------
 
+
 def test_a_real_inotify_overflow_triggers_a_rescan_at_once(digitwatch_exe, tmp_path, layout, digit):
     """The service is paused while 24,000 events pile up (the kernel keeps 16,384), then files arrive whose
     events are lost. Only the overflow can make it look: the periodic rescan is an hour away."""
     inbox, results = layout
     limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
-    with ServiceProcess(digitwatch_exe, tmp_path / "o.log", "--inbox", inbox, "--results", results,
-                        "--rescan-interval", "3600") as service:
+    with ServiceProcess(
+        digitwatch_exe, tmp_path / "o.log", "--inbox", inbox, "--results", results, "--rescan-interval", "3600"
+    ) as service:
         service.wait_ready()
         threading.Event().wait(0.5)
         service.process.send_signal(signal.SIGSTOP)
@@ -205,6 +247,7 @@ def test_a_real_inotify_overflow_triggers_a_rescan_at_once(digitwatch_exe, tmp_p
 
 
 # --- a file the service may not read ---------------------------------------------------------
+
 
 def _without_read_override() -> None:
     """As root, permission bits do not stop reads: drop the capabilities that override them."""
@@ -226,9 +269,12 @@ def test_an_unreadable_file_gets_an_error_row_then_a_real_row_once_readable(digi
     locked.chmod(0o000)
     log_path = tmp_path / "u.log"
     with open(log_path, "ab") as log:
-        process = subprocess.Popen([digitwatch_exe, "watch", "--inbox", str(inbox), "--results", str(results),
-                                    "--rescan-interval", "1"], stdout=log, stderr=subprocess.STDOUT,
-                                   preexec_fn=_without_read_override)
+        process = subprocess.Popen(
+            [digitwatch_exe, "watch", "--inbox", str(inbox), "--results", str(results), "--rescan-interval", "1"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_without_read_override,
+        )
     try:
         table = wait_for_rows(results, 2)
         row = table[table["filename"] == "locked.png"].iloc[0]

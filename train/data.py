@@ -136,9 +136,7 @@ def _validated(
         if images.ndim != 3 or images.shape[1:] != (28, 28):
             raise DataError(f"{source}: {name} images have shape {images.shape}, expected (N, 28, 28)")
         if labels.ndim != 1 or len(labels) != len(images):
-            raise DataError(
-                f"{source}: {name} labels have shape {labels.shape} for {len(images)} images"
-            )
+            raise DataError(f"{source}: {name} labels have shape {labels.shape} for {len(images)} images")
         if labels.size and (labels.min() < 0 or labels.max() > 9):
             raise DataError(f"{source}: {name} labels must be digits 0-9")
     log.info("loaded %d training and %d test digits from %s", len(x_train), len(x_test), source)

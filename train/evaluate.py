@@ -53,9 +53,7 @@ def evaluate(settings: EvaluateSettings) -> EvaluationReport:
     dataset = load_mnist(settings.data)
     classifier = Classifier(settings.model)
     digits = normalise_digits(dataset.x_test)[..., 0]
-    probs = np.concatenate(
-        [classifier.probabilities(digits[i : i + 1024]) for i in range(0, len(digits), 1024)]
-    )
+    probs = np.concatenate([classifier.probabilities(digits[i : i + 1024]) for i in range(0, len(digits), 1024)])
     predicted = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
     correct = predicted == dataset.y_test

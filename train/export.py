@@ -44,8 +44,10 @@ class Agreement:
 
     def summary(self) -> str:
         """One line for a person."""
-        text = (f"{self.same_digit}/{self.digits} same digit ({self.same_digit / self.digits:.2%}), "
-                f"largest output difference {self.max_output_difference:.2e}")
+        text = (
+            f"{self.same_digit}/{self.digits} same digit ({self.same_digit / self.digits:.2%}), "
+            f"largest output difference {self.max_output_difference:.2e}"
+        )
         if self.keras_accuracy is not None:
             text += f"; accuracy Keras {self.keras_accuracy:.4f}, LiteRT {self.litert_accuracy:.4f}"
         return text
@@ -65,8 +67,10 @@ def convert(keras_path: Path, *, data: Path | None = None) -> Conversion:
     if not keras_path.is_file():
         raise ExportError(f"model file not found: {keras_path}")
     if keras_path.suffix.lower() != KERAS_SUFFIX:
-        raise ExportError(f"{keras_path} is not a {KERAS_SUFFIX} file; convert takes a model saved by Keras 3 "
-                          f"(model.save('NAME{KERAS_SUFFIX}'))")
+        raise ExportError(
+            f"{keras_path} is not a {KERAS_SUFFIX} file; convert takes a model saved by Keras 3 "
+            f"(model.save('NAME{KERAS_SUFFIX}'))"
+        )
     dataset = load_mnist(data) if data is not None else None  # a wrong data path fails before the slow export
     tflite_path = export_litert(keras_path)
     agreement = None
@@ -129,6 +133,10 @@ def compare(keras_path: Path, tflite_path: Path, inputs: np.ndarray, labels: np.
     if labels is not None:
         keras_accuracy = float((reference.argmax(axis=1) == labels).mean())
         litert_accuracy = float((exported.argmax(axis=1) == labels).mean())
-    return Agreement(digits=len(inputs), same_digit=int(same.sum()),
-                     max_output_difference=float(np.abs(reference - exported).max()),
-                     keras_accuracy=keras_accuracy, litert_accuracy=litert_accuracy)
+    return Agreement(
+        digits=len(inputs),
+        same_digit=int(same.sum()),
+        max_output_difference=float(np.abs(reference - exported).max()),
+        keras_accuracy=keras_accuracy,
+        litert_accuracy=litert_accuracy,
+    )

@@ -49,11 +49,19 @@ def _draw_text(rng: np.random.Generator, alphabet: str) -> Image.Image:
     image, draw = _canvas()
     font = _font(int(rng.integers(40, 72)))
     char = alphabet[int(rng.integers(len(alphabet)))]
-    draw.text((CANVAS / 2, CANVAS / 2), char, fill=255, font=font, anchor="mm",
-              stroke_width=int(rng.integers(0, 5)), stroke_fill=255)
+    draw.text(
+        (CANVAS / 2, CANVAS / 2),
+        char,
+        fill=255,
+        font=font,
+        anchor="mm",
+        stroke_width=int(rng.integers(0, 5)),
+        stroke_fill=255,
+    )
     shear = float(rng.uniform(-0.3, 0.3))
-    image = image.transform(image.size, Image.Transform.AFFINE, (1, shear, -shear * CANVAS / 2, 0, 1, 0),
-                            Image.Resampling.BILINEAR)
+    image = image.transform(
+        image.size, Image.Transform.AFFINE, (1, shear, -shear * CANVAS / 2, 0, 1, 0), Image.Resampling.BILINEAR
+    )
     return image.rotate(float(rng.uniform(-15, 15)), resample=Image.Resampling.BILINEAR)
 
 

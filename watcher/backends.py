@@ -86,8 +86,12 @@ def litert_twin(model_path: Path) -> Path | None:
         return None
     recorded = read_source_digest(twin)
     if recorded != file_sha256(model_path):
-        log.warning("%s was not exported from %s (the Keras file changed); run: digitwatch convert %s",
-                    twin.name, model_path.name, model_path)
+        log.warning(
+            "%s was not exported from %s (the Keras file changed); run: digitwatch convert %s",
+            twin.name,
+            model_path.name,
+            model_path,
+        )
         return None
     return twin
 

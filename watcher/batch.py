@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from watcher.classifier import Classifier
 from watcher.imaging import Prepared
@@ -35,8 +35,9 @@ class BatchSummary:
         return sum(self.counts.values())
 
 
-def classify(settings: ClassifySettings, *, classifier: Classifier | None = None,
-             workers: int | None = None) -> BatchSummary:
+def classify(
+    settings: ClassifySettings, *, classifier: Classifier | None = None, workers: int | None = None
+) -> BatchSummary:
     """Classify every file named or found under the folders named; one row per file.
 
     Files are read and normalised by `workers` processes (default: one per
@@ -45,7 +46,11 @@ def classify(settings: ClassifySettings, *, classifier: Classifier | None = None
     jobs = list(collect_files(settings.paths, settings.patterns))
     with prepared_in_order([path for path, _ in jobs], workers=workers) as prepared:
         classifier = classifier or Classifier(settings.model)  # loads while the workers start
-        sink = ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) if settings.results else None
+        sink = (
+            ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas)
+            if settings.results
+            else None
+        )
         try:
             counts = _classify_chunks(jobs, prepared, classifier, sink, settings)
         finally:
@@ -56,16 +61,23 @@ def classify(settings: ClassifySettings, *, classifier: Classifier | None = None
     return BatchSummary(counts=counts)
 
 
-def _classify_chunks(jobs: list[tuple[Path, str]], prepared: Iterator[Prepared], classifier: Classifier,
-                     sink: ResultsFile | None, settings: ClassifySettings) -> dict[str, int]:
+def _classify_chunks(
+    jobs: list[tuple[Path, str]],
+    prepared: Iterator[Prepared],
+    classifier: Classifier,
+    sink: ResultsFile | None,
+    settings: ClassifySettings,
+) -> dict[str, int]:
     """One model call and one durable write per chunk of files; returns the counts per status."""
     counts: dict[str, int] = {}
     for start in range(0, len(jobs), CHUNK):
         chunk = jobs[start : start + CHUNK]
         items = [next(prepared) for _ in chunk]
         predictions = classifier.classify_prepared(items)
-        rows = [ResultRow(filename=name, prediction=p, sha256=item.sha256)
-                for (_, name), item, p in zip(chunk, items, predictions)]
+        rows = [
+            ResultRow(filename=name, prediction=p, sha256=item.sha256)
+            for (_, name), item, p in zip(chunk, items, predictions, strict=True)
+        ]
         for row in rows:
             counts[row.prediction.status] = counts.get(row.prediction.status, 0) + 1
         if sink:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from watcher import imaging
-from watcher.backends import Backend, ModelError, import_keras_quietly, load_backend
+from watcher.backends import Backend, KerasBackend, ModelError, import_keras_quietly, load_backend
 from watcher.protocol import Status
+
+if TYPE_CHECKING:
+    import keras  # ships no type information: mypy reads keras.Model as Any, the name is for people
 
 __all__ = ["Classifier", "ModelError", "Prediction", "default_model_path", "import_keras_quietly", "read_metadata"]
 
@@ -39,13 +43,14 @@ def default_model_path() -> Path:
     return Path(str(resources.files("watcher") / "models" / "default.keras"))
 
 
-def read_metadata(model_path: Path) -> dict:
+def read_metadata(model_path: Path) -> dict[str, Any]:
     """The metadata JSON written beside a model by `digitwatch train`, or {} for a foreign model."""
     meta_path = Path(f"{model_path.with_suffix('')}.meta.json")
     if not meta_path.is_file():
         return {}
     try:
-        return json.loads(meta_path.read_text(encoding="utf-8"))
+        metadata: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+        return metadata
     except (OSError, ValueError) as exc:
         raise ModelError(f"{meta_path} is not readable JSON: {exc}") from exc
 
@@ -64,16 +69,19 @@ class Classifier:
         self.temperature = float(self.metadata.get("temperature", 1.0))
         self.uncertain_below = float(self.metadata.get("uncertain_below", DEFAULT_UNCERTAIN_BELOW))
         self._outputs_logits = self.metadata.get("output") == "logits"
-        self._keras_model = None  # loaded only if someone asks for `model` while LiteRT runs
+        self._keras_model: keras.Model | None = None  # loaded only if someone asks for `model` while LiteRT runs
 
     @property
-    def model(self):
+    def model(self) -> keras.Model:
         """The Keras model itself (loaded on first use when LiteRT runs it), for tools that need Keras."""
-        if self.backend.name == "keras":
+        if isinstance(self.backend, KerasBackend):
             return self.backend.model
         if self._keras_model is None:
             keras_path = self.model_path.with_suffix(".keras")
-            self._keras_model = load_backend(keras_path, prefer="keras").model
+            backend = load_backend(keras_path, prefer="keras")
+            if not isinstance(backend, KerasBackend):  # prefer="keras" on a .keras path gives nothing else
+                raise ModelError(f"{keras_path} did not load as a Keras model")
+            self._keras_model = backend.model
         return self._keras_model
 
     def _check_metadata(self) -> None:
@@ -97,7 +105,7 @@ class Classifier:
         scaled = outputs / self.temperature
         scaled -= scaled.max(axis=1, keepdims=True)
         exp = np.exp(scaled)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return np.asarray(exp / exp.sum(axis=1, keepdims=True))
 
     def classify_files(self, paths: Sequence[Path]) -> list[Prediction]:
         """Classify image files; every path gets a Prediction, unreadable ones with status error."""
@@ -106,14 +114,14 @@ class Classifier:
     def classify_prepared(self, items: Sequence[imaging.Prepared]) -> list[Prediction]:
         """Classify files already read and normalised, in batches; errors pass through as rows."""
         predictions: list[Prediction | None] = [None] * len(items)
-        positions = [index for index, item in enumerate(items) if item.digit is not None]
+        digits = [(index, item.digit) for index, item in enumerate(items) if item.digit is not None]
         for index, item in enumerate(items):
             if item.error is not None:
                 predictions[index] = Prediction(status=item.error.kind, detail=item.error.reason)
-        for start in range(0, len(positions), BATCH_SIZE):
-            chunk = positions[start : start + BATCH_SIZE]
-            probs = self.probabilities(np.stack([items[index].digit for index in chunk]))
-            for index, row in zip(chunk, probs, strict=True):
+        for start in range(0, len(digits), BATCH_SIZE):
+            chunk = digits[start : start + BATCH_SIZE]
+            probs = self.probabilities(np.stack([digit for _, digit in chunk]))
+            for (index, _), row in zip(chunk, probs, strict=True):
                 predictions[index] = self._prediction(row)
         return predictions  # type: ignore[return-value]
 

@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from watcher.logs import decision
@@ -45,8 +46,15 @@ class Disposer:
         except FileNotFoundError:
             decision(log, logging.INFO, "vanished", str(name), "%s vanished before it could be %sd", self.after)
         except OSError as exc:
-            decision(log, logging.ERROR, "dispose_failed", str(name),
-                     "%s: cannot %s it (%s); trying again on the next rescan", self.after, exc.strerror or exc)
+            decision(
+                log,
+                logging.ERROR,
+                "dispose_failed",
+                str(name),
+                "%s: cannot %s it (%s); trying again on the next rescan",
+                self.after,
+                exc.strerror or exc,
+            )
             return False
         return True
 
@@ -72,7 +80,7 @@ def move_without_overwriting(source: Path, target: Path) -> Path:
     raise OSError(errno.EEXIST, f"no free name for {target.name} after {MAX_SUFFIX} tries")
 
 
-def _candidates(target: Path):
+def _candidates(target: Path) -> Iterator[Path]:
     """target, then "stem (1).ext", "stem (2).ext", ..."""
     yield target
     for number in range(1, MAX_SUFFIX):

@@ -48,9 +48,16 @@ class Heartbeat:
 
 # Each field's JSON type, checked on reading so that a foreign or damaged file is refused with its reason.
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "pid": (int,), "state": (str,), "started_at": (str,), "updated_at": (str,),
-    "last_row_at": (str, type(None)), "counts": (dict,), "queue_depth": (int,),
-    "inbox": (str,), "results": (str,), "version": (str,),
+    "pid": (int,),
+    "state": (str,),
+    "started_at": (str,),
+    "updated_at": (str,),
+    "last_row_at": (str, type(None)),
+    "counts": (dict,),
+    "queue_depth": (int,),
+    "inbox": (str,),
+    "results": (str,),
+    "version": (str,),
 }
 
 

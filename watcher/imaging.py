@@ -116,7 +116,7 @@ def _reduce_to_working_size(pixels: np.ndarray) -> np.ndarray:
         raise ImageError(f"no digit: a {width}x{height} image is a strip, not a page", kind=Status.NO_DIGIT)
     trimmed = pixels[: new_h * factor, : new_w * factor]
     shape = (new_h, factor, new_w, factor) + pixels.shape[2:]
-    return trimmed.reshape(shape).mean(axis=(1, 3), dtype=np.float32)
+    return np.asarray(trimmed.reshape(shape).mean(axis=(1, 3), dtype=np.float32))
 
 
 def _find_ink(pixels: np.ndarray) -> Ink:

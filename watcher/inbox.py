@@ -12,8 +12,8 @@ import fnmatch
 import logging
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Iterator
 
 from watcher.errors import ServiceError
 from watcher.settings import WatchSettings
@@ -25,14 +25,33 @@ MAX_SECONDS = 7 * 24 * 3600.0  # a week: any longer duration is a mistake, and w
 # Partial downloads and copies, editor and office lock files, and the litter
 # of macOS and Windows file sharing; matched case-insensitively against the name.
 TEMPORARY_PATTERNS = (
-    "*.part", "*.partial", "*.tmp", "*.temp", "*.crdownload", "*.download", "*.swp", "*~",
-    "~$*", ".~lock*", "._*", ".ds_store", "thumbs.db", "desktop.ini",
+    "*.part",
+    "*.partial",
+    "*.tmp",
+    "*.temp",
+    "*.crdownload",
+    "*.download",
+    "*.swp",
+    "*~",
+    "~$*",
+    ".~lock*",
+    "._*",
+    ".ds_store",
+    "thumbs.db",
+    "desktop.ini",
 )
 # Folders that file servers and operating systems keep for themselves.
 SYSTEM_FOLDERS = frozenset(
-    name.lower() for name in (
-        "$RECYCLE.BIN", "System Volume Information", "lost+found", "@eaDir", "#recycle",
-        "#snapshot", "__MACOSX", "RECYCLER",
+    name.lower()
+    for name in (
+        "$RECYCLE.BIN",
+        "System Volume Information",
+        "lost+found",
+        "@eaDir",
+        "#recycle",
+        "#snapshot",
+        "__MACOSX",
+        "RECYCLER",
     )
 )
 
@@ -95,8 +114,11 @@ def check_layout(settings: WatchSettings) -> None:
     inbox = settings.inbox.resolve()
     if not inbox.is_dir():
         raise ServiceError(f"inbox {settings.inbox} is not a folder (create it, or mount the share)")
-    outputs = {"results file": settings.results, "processed folder": settings.processed_folder(),
-               "failed folder": settings.failed_folder()}
+    outputs = {
+        "results file": settings.results,
+        "processed folder": settings.processed_folder(),
+        "failed folder": settings.failed_folder(),
+    }
     for what, path in outputs.items():
         if path is not None and _is_within(path.resolve(), inbox):
             raise ServiceError(f"the {what} {path} lies inside the inbox {inbox}; put it outside")
@@ -104,8 +126,11 @@ def check_layout(settings: WatchSettings) -> None:
         raise ServiceError("--patterns is empty: no file would ever be read")
     if any(";" in pattern for pattern in settings.patterns + settings.ignore_patterns):
         raise ServiceError("separate --patterns and --ignore with ',' not ';'")
-    durations = {"--settle": (settings.settle_seconds, 0.0), "--rescan-interval": (settings.rescan_interval_seconds, 1e-3),
-                 "--summary-interval": (settings.summary_interval_seconds, 1e-3)}
+    durations = {
+        "--settle": (settings.settle_seconds, 0.0),
+        "--rescan-interval": (settings.rescan_interval_seconds, 1e-3),
+        "--summary-interval": (settings.summary_interval_seconds, 1e-3),
+    }
     if settings.poll_seconds is not None:
         durations["--poll"] = (settings.poll_seconds, 1e-3)
     for option, (seconds, least) in durations.items():

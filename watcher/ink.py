@@ -42,16 +42,18 @@ def find_ink(pixels: np.ndarray) -> Ink:
     """Separate the digit's ink from the paper in a grey (HxW) or colour (HxWx3) image in [0, 1]."""
     if min(pixels.shape[:2]) < 4:
         raise ImageError("no digit: the image is only a few pixels wide", kind=Status.NO_DIGIT)
-    grey = pixels if pixels.ndim == 2 else pixels @ np.float32([0.299, 0.587, 0.114])
+    grey = pixels if pixels.ndim == 2 else pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     dark_ink = _ink_is_darker(grey)
     channels = pixels[..., None] if pixels.ndim == 2 else pixels
     # Ink is the largest departure from the paper in any channel, so blue or red
     # ink on grey paper counts as fully as black ink on white.
-    departure = None
+    departure: np.ndarray | None = None
     for index, paper in enumerate(_paper_levels(channels, dark_ink=dark_ink)):
         channel = channels[..., index]
         inkward = paper - channel if dark_ink else channel - paper
         departure = inkward if departure is None else np.maximum(departure, inkward, out=departure)
+    if departure is None:  # an image with no channels at all
+        raise ImageError("no digit: the image has no colour channels", kind=Status.NO_DIGIT)
     return _clean_ink(departure)
 
 
@@ -89,7 +91,7 @@ def _paper_levels(channels: np.ndarray, *, dark_ink: bool) -> list[np.ndarray | 
         inkward = fitted - values if dark_ink else values - fitted
         spread = 1.4826 * np.array([_median(np.abs(inkward[paper, c])) for c in range(count)]) + 1e-3
         paper = (inkward < 2.5 * spread).all(axis=1)
-    levels = []
+    levels: list[np.ndarray | np.float32] = []
     for c in range(count):
         if float(np.ptp(fitted[:, c])) < UNEVEN_LIGHTING:
             levels.append(np.float32(_median(values[paper, c])))  # even lighting: one level keeps faint strokes intact
@@ -127,7 +129,7 @@ def _quadratic_surface(coef: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     x = np.linspace(-1, 1, shape[1], dtype=np.float32)[None, :]
     c = coef.astype(np.float32)
     # Grouped as (c0 + c2 y + c5 y²) + x (c1 + c3 x + c4 y): two HxW operations instead of a HWx6 product.
-    return (c[0] + y * (c[2] + c[5] * y)) + x * ((c[1] + c[3] * x) + c[4] * y)
+    return np.asarray((c[0] + y * (c[2] + c[5] * y)) + x * ((c[1] + c[3] * x) + c[4] * y))
 
 
 def _clean_ink(departure: np.ndarray) -> Ink:
@@ -148,8 +150,10 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     # Only the strokes and the soft edge around them can carry ink, so work in their box alone.
     wide = _widened(box, EDGE, departure.shape)
     mask = np.zeros((wide[0].stop - wide[0].start, wide[1].stop - wide[1].start), dtype=bool)
-    mask[box[0].start - wide[0].start : box[0].stop - wide[0].start,
-         box[1].start - wide[1].start : box[1].stop - wide[1].start] = strokes
+    mask[
+        box[0].start - wide[0].start : box[0].stop - wide[0].start,
+        box[1].start - wide[1].start : box[1].stop - wide[1].start,
+    ] = strokes
     departure = departure[wide]
     stretched = np.minimum(np.maximum(departure - floor, 0.0) / max(peak - floor, 1e-6), 1.0)
     # Keep the soft edge around kept strokes so the scaled digit has grey, anti-aliased borders.
@@ -164,8 +168,10 @@ def _sample(pixels: np.ndarray) -> np.ndarray:
 
 def _widened(box: tuple[slice, slice], margin: int, shape: tuple[int, ...]) -> tuple[slice, slice]:
     """A box widened by `margin` pixels on each side, within an image of `shape`."""
-    return (slice(max(box[0].start - margin, 0), min(box[0].stop + margin, shape[0])),
-            slice(max(box[1].start - margin, 0), min(box[1].stop + margin, shape[1])))
+    return (
+        slice(max(box[0].start - margin, 0), min(box[0].stop + margin, shape[0])),
+        slice(max(box[1].start - margin, 0), min(box[1].stop + margin, shape[1])),
+    )
 
 
 def _percentiles(values: np.ndarray, percents: tuple[float, ...]) -> list[float]:
@@ -175,8 +181,10 @@ def _percentiles(values: np.ndarray, percents: tuple[float, ...]) -> list[float]
     lows = [int(np.floor(at)) for at in positions]
     kth = sorted({k for low in lows for k in (low, min(low + 1, flat.size - 1))})
     part = np.partition(flat, kth)
-    return [float(part[low] + (at - low) * (part[min(low + 1, flat.size - 1)] - part[low]))
-            for at, low in zip(positions, lows)]
+    return [
+        float(part[low] + (at - low) * (part[min(low + 1, flat.size - 1)] - part[low]))
+        for at, low in zip(positions, lows, strict=True)
+    ]
 
 
 def _median(values: np.ndarray) -> float:
@@ -231,8 +239,10 @@ def select_digit_strokes(above: np.ndarray) -> tuple[np.ndarray, tuple[slice, sl
         raise ImageError("no digit: only specks of ink", kind=Status.NO_DIGIT)
     if len(keep) > 12 or kept_area < 0.5 * sum(int(areas[i]) for i in candidates):
         raise ImageError("no digit: ink is scattered like noise", kind=Status.NO_DIGIT)
-    box = (slice(min(boxes[i][0].start for i in keep), max(boxes[i][0].stop for i in keep)),
-           slice(min(boxes[i][1].start for i in keep), max(boxes[i][1].stop for i in keep)))
+    box = (
+        slice(min(boxes[i][0].start for i in keep), max(boxes[i][0].stop for i in keep)),
+        slice(min(boxes[i][1].start for i in keep), max(boxes[i][1].stop for i in keep)),
+    )
     _check_digit_shape(box, kept_area)
     kept = np.zeros(count + 1, dtype=bool)
     kept[np.asarray(keep) + 1] = True
@@ -255,7 +265,7 @@ def _without_long_rows(above: np.ndarray) -> np.ndarray:
     if not long_runs.any():
         return above
     cleaned = above.copy()
-    for (row, start), (_, end) in zip(starts[long_runs], ends[long_runs]):
+    for (row, start), (_, end) in zip(starts[long_runs], ends[long_runs], strict=True):
         cleaned[row, start:end] = False
     cols = np.flatnonzero(cleaned.any(axis=0))
     rest = cols[-1] - cols[0] + 1 if cols.size else 0

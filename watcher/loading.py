@@ -99,15 +99,16 @@ class ImageReader:
         """The image as float32 in [0, 1] (HxW or HxWx3), reduced by the whole factor that
         brings its longer side to `max_side` or below; and its longer side in full."""
         with _read_errors():
-            if self._image is None:
-                self._decode(max_side)
+            image = self._image if self._image is not None else self._decode(max_side)
             factor = -(-max(self._upright) // max_side) if max_side else 1
             if self._scale > factor:  # a JPEG decoded too coarsely for this finer reading
-                self._decode(max_side)
-            image = _reduced(self._image, factor, self._upright, self._scale) if factor > 1 else self._image
+                image = self._decode(max_side)
+            if factor > 1:
+                image = _reduced(image, factor, self._upright, self._scale)
             return _to_float_array(image, self._source_mode), max(self._upright)
 
-    def _decode(self, max_side: int | None) -> None:
+    def _decode(self, max_side: int | None) -> Image.Image:
+        """Decode the file (at a JPEG draft scale when `max_side` allows), keep the upright image and return it."""
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(self._data)) as image:
@@ -126,7 +127,9 @@ class ImageReader:
                 image.load()
                 self._upright = (height, width) if turned else (width, height)
                 self._scale = round(max(width, height) / max(image.size))
-                self._image = ImageOps.exif_transpose(image) or image
+                upright = ImageOps.exif_transpose(image) or image
+                self._image = upright
+                return upright
 
 
 @contextmanager
@@ -210,7 +213,7 @@ def _composite(rgba: np.ndarray) -> np.ndarray:
     paper = np.ones(3, np.float32)
     if opaque.mean() >= 0.3:
         paper = np.median(rgba[..., :3][opaque], axis=0).astype(np.float32)
-    return rgba[..., :3] * alpha + paper * (1.0 - alpha)
+    return np.asarray(rgba[..., :3] * alpha + paper * (1.0 - alpha))
 
 
 def _scale_by_range(values: np.ndarray, mode: str) -> np.ndarray:

@@ -26,16 +26,26 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.rows = Counter("digitwatch_rows", "Rows written to the results CSV, by status.",
-                            ["status"], registry=self.registry)
-        self.errors = Counter("digitwatch_errors", "Errors, by kind: read (an error row), "
-                              "dispose (a file not moved or deleted), results (the CSV not written).",
-                              ["kind"], registry=self.registry)
+        self.rows = Counter(
+            "digitwatch_rows", "Rows written to the results CSV, by status.", ["status"], registry=self.registry
+        )
+        self.errors = Counter(
+            "digitwatch_errors",
+            "Errors, by kind: read (an error row), "
+            "dispose (a file not moved or deleted), results (the CSV not written).",
+            ["kind"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge("digitwatch_queue_depth", "Files waiting to be read.", registry=self.registry)
-        self.batch_seconds = Histogram("digitwatch_batch_seconds", "Seconds to read, classify and record a batch.",
-                                       buckets=BATCH_BUCKETS, registry=self.registry)
-        self.last_row = Gauge("digitwatch_last_row_timestamp_seconds",
-                              "Unix time of the last row written.", registry=self.registry)
+        self.batch_seconds = Histogram(
+            "digitwatch_batch_seconds",
+            "Seconds to read, classify and record a batch.",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.last_row = Gauge(
+            "digitwatch_last_row_timestamp_seconds", "Unix time of the last row written.", registry=self.registry
+        )
         # Every label value exists from the start, so a rate() over it sees 0 rather than no series.
         for status in Status:
             self.rows.labels(status=status)

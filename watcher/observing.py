@@ -36,8 +36,16 @@ log = logging.getLogger(__name__)
 OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 OVERFLOW_WORDS = "queue overflowed"
 STOP_WAIT = 1.0  # seconds to wait for the observer's threads when stopping
-EVENT_TYPES = [FileCreatedEvent, FileMovedEvent, FileModifiedEvent, FileClosedEvent,
-               DirCreatedEvent, DirMovedEvent, DirDeletedEvent]  # all we listen to; keeps inotify quiet
+# All the event types we listen to; listening to no others keeps inotify quiet.
+EVENT_TYPES = [
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
+    DirDeletedEvent,
+]
 
 
 class HintHandler(FileSystemEventHandler):
@@ -101,8 +109,7 @@ def closes_reported(poll_seconds: float | None) -> bool:
     return poll_seconds is None and sys.platform.startswith("linux")
 
 
-def start_observer(inbox: Path, hints: HintQueue, *, recursive: bool,
-                   poll_seconds: float | None) -> BaseObserver:
+def start_observer(inbox: Path, hints: HintQueue, *, recursive: bool, poll_seconds: float | None) -> BaseObserver:
     """Start a native observer, or a polling one for shares where native events never arrive."""
     if poll_seconds is not None:
         from watchdog.observers.polling import PollingObserver
@@ -118,8 +125,7 @@ def start_observer(inbox: Path, hints: HintQueue, *, recursive: bool,
         from watchdog.observers import Observer
 
         observer = Observer()
-    observer.schedule(HintHandler(hints), str(inbox), recursive=recursive,
-                      event_filter=EVENT_TYPES)
+    observer.schedule(HintHandler(hints), str(inbox), recursive=recursive, event_filter=EVENT_TYPES)
     observer.start()
     return observer
 
@@ -144,8 +150,7 @@ def stop_observer(observer: BaseObserver | None) -> None:
 class Observation:
     """The observer and its upkeep: started before the backlog scan, restarted whenever it dies."""
 
-    def __init__(self, inbox: Path, hints: HintQueue, *, recursive: bool,
-                 poll_seconds: float | None) -> None:
+    def __init__(self, inbox: Path, hints: HintQueue, *, recursive: bool, poll_seconds: float | None) -> None:
         self.inbox = inbox
         self.hints = hints
         self.recursive = recursive
@@ -158,11 +163,14 @@ class Observation:
         """Start watching; raise ServiceError when the inbox cannot be watched at all."""
         self.alarm.attach()
         try:
-            self.observer = start_observer(self.inbox, self.hints, recursive=self.recursive,
-                                           poll_seconds=self.poll_seconds)
+            self.observer = start_observer(
+                self.inbox, self.hints, recursive=self.recursive, poll_seconds=self.poll_seconds
+            )
         except OSError as exc:
-            raise ServiceError(f"cannot watch {self.inbox}: {exc.strerror or exc} (on Linux, raise "
-                               "fs.inotify.max_user_watches, or use --poll)") from exc
+            raise ServiceError(
+                f"cannot watch {self.inbox}: {exc.strerror or exc} (on Linux, raise "
+                "fs.inotify.max_user_watches, or use --poll)"
+            ) from exc
 
     def heal(self) -> bool:
         """Restart a dead observer (inbox deleted and back, share remounted); True when a rescan is due."""

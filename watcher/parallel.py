@@ -19,11 +19,11 @@ import sys
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from watcher.imaging import Prepared, prepare_file
 from watcher.loading import ImageError
@@ -136,7 +136,7 @@ class PreparePool:
         self._executor: ProcessPoolExecutor | None = None
         self._last_used = time.monotonic()
 
-    def __enter__(self) -> "PreparePool":
+    def __enter__(self) -> PreparePool:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -161,7 +161,7 @@ class PreparePool:
         not yet prepared are prepared in this process instead: slower, same rows.
         """
         tasks = deque(paths[start : start + TASK_FILES] for start in range(0, len(paths), TASK_FILES))
-        pending: deque[tuple[Sequence[Path], Future | None]] = deque()
+        pending: deque[tuple[Sequence[Path], Future[list[Prepared]] | None]] = deque()
 
         def top_up() -> None:
             while tasks and len(pending) < TASKS_AHEAD * self.workers:
@@ -171,25 +171,28 @@ class PreparePool:
         top_up()
         return self._in_order(pending, top_up)
 
-    def _submit(self, task: Sequence[Path]) -> Future | None:
+    def _submit(self, task: Sequence[Path]) -> Future[list[Prepared]] | None:
         self._last_used = time.monotonic()
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context,
-                                                 initializer=_start_worker, initargs=(os.getpid(),))
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=self._context, initializer=_start_worker, initargs=(os.getpid(),)
+            )
         try:
             return self._executor.submit(prepare_files, task)
         except BrokenProcessPool as exc:
             self._break(exc)
             return None
 
-    def _in_order(self, pending: deque, top_up: Callable[[], None]) -> Iterator[Prepared]:
+    def _in_order(
+        self, pending: deque[tuple[Sequence[Path], Future[list[Prepared]] | None]], top_up: Callable[[], None]
+    ) -> Iterator[Prepared]:
         while pending:
             task, future = pending.popleft()
             results = self._result(task, future)
             top_up()
             yield from results
 
-    def _result(self, task: Sequence[Path], future: Future | None) -> list[Prepared]:
+    def _result(self, task: Sequence[Path], future: Future[list[Prepared]] | None) -> list[Prepared]:
         """A task's results, from its worker or, when the pool is broken, prepared here."""
         if future is not None:
             try:

@@ -66,8 +66,15 @@ class BatchOutcome:
 class Processor:
     """Turns batches of stable files into durable rows, then applies --after."""
 
-    def __init__(self, *, classifier: Classifier, sink: ResultsFile, ledger: dict[str, set[str]],
-                 disposer: Disposer, settle: float) -> None:
+    def __init__(
+        self,
+        *,
+        classifier: Classifier,
+        sink: ResultsFile,
+        ledger: dict[str, set[str]],
+        disposer: Disposer,
+        settle: float,
+    ) -> None:
         self.classifier = classifier
         self.sink = sink
         self.ledger = ledger
@@ -102,8 +109,12 @@ class Processor:
         if jobs:
             predictions = self._classify([job.prepared for job in jobs])
             # Rows first, durably; a ResultsError here stops the service before anything is moved.
-            self.sink.append([ResultRow(filename=str(job.name), prediction=p, sha256=job.prepared.sha256)
-                              for job, p in zip(jobs, predictions, strict=True)])
+            self.sink.append(
+                [
+                    ResultRow(filename=str(job.name), prediction=p, sha256=job.prepared.sha256)
+                    for job, p in zip(jobs, predictions, strict=True)
+                ]
+            )
             for job, prediction in zip(jobs, predictions, strict=True):
                 outcome.statuses.append(Status(prediction.status))
                 self._after_row(job, prediction, outcome)
@@ -119,8 +130,7 @@ class Processor:
             outcome.vanished += 1
             return False
         if error is not None and error.kind == Status.ERROR and self._may_grow(job):
-            decision(log, logging.INFO, "retrying", name, "retrying %s: %s, and it may still be growing",
-                     error.reason)
+            decision(log, logging.INFO, "retrying", name, "retrying %s: %s, and it may still be growing", error.reason)
             outcome.retries.append(job.candidate)
             return False
         if job.prepared.sha256 in self.ledger.get(name, ()):
@@ -162,9 +172,16 @@ class Processor:
         if failed:
             decision(log, logging.WARNING, "failed", name, "failed %s: %s", prediction.detail)
         else:
-            decision(log, logging.INFO, "classified", name, "classified %s: %s digit=%s confidence=%s",
-                     prediction.status, prediction.digit,
-                     "" if prediction.confidence is None else f"{prediction.confidence:.4f}")
+            decision(
+                log,
+                logging.INFO,
+                "classified",
+                name,
+                "classified %s: %s digit=%s confidence=%s",
+                prediction.status,
+                prediction.digit,
+                "" if prediction.confidence is None else f"{prediction.confidence:.4f}",
+            )
         self._dispose(job, failed=failed, outcome=outcome)
 
     def _dispose(self, job: Job, *, failed: bool, outcome: BatchOutcome) -> None:

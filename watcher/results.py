@@ -100,6 +100,6 @@ def read_ledger(path: Path) -> dict[str, set[str]]:
             f"{path} is not a digitwatch results file ({exc}); move it aside or pass another --results"
         ) from exc
     done: dict[str, set[str]] = {}
-    for filename, digest in zip(table["filename"], table["sha256"]):
+    for filename, digest in zip(table["filename"], table["sha256"], strict=True):
         done.setdefault(unneutralise(filename), set()).add(digest)
     return done

@@ -70,16 +70,22 @@ def repair_torn_row(path: Path) -> Path | None:
         return None
     torn = data[keep:]
     if len(torn) > MAX_TORN_BYTES:
-        raise ResultsError(f"{path} ends in {len(torn):,} bytes that are not whole digitwatch rows; it was left "
-                           "untouched: move it aside or pass another --results")
+        raise ResultsError(
+            f"{path} ends in {len(torn):,} bytes that are not whole digitwatch rows; it was left "
+            "untouched: move it aside or pass another --results"
+        )
     side = path.with_name(f"{path.name}.torn-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
     _write_durably(side, torn)
     with open(path, "r+b") as handle:
         handle.truncate(keep)
         handle.flush()
         os.fsync(handle.fileno())
-    log.warning("results file %s ended in a torn row (%d bytes, left by a crash); cut it and kept the bytes in %s",
-                path, len(torn), side)
+    log.warning(
+        "results file %s ended in a torn row (%d bytes, left by a crash); cut it and kept the bytes in %s",
+        path,
+        len(torn),
+        side,
+    )
     return side
 
 
@@ -90,8 +96,9 @@ def _write_durably(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:
-        raise ResultsError(f"cannot keep the torn row of the results file in {path}: {exc.strerror or exc}; "
-                           "nothing was cut") from exc
+        raise ResultsError(
+            f"cannot keep the torn row of the results file in {path}: {exc.strerror or exc}; nothing was cut"
+        ) from exc
 
 
 def _complete_prefix_length(data: bytes) -> int:
@@ -156,14 +163,17 @@ class ResultsFile:
         except FileNotFoundError:
             on_disk = None
         held = os.fstat(self._fd)
-        if on_disk is not None and (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino) \
-                and held.st_size > 0:
+        if on_disk is not None and (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino) and held.st_size > 0:
             return
         how = "was emptied" if on_disk is not None and held.st_size == 0 else "was renamed or deleted"
         os.close(self._fd)
         self._fd = self._open()
-        log.warning("results file %s %s (rotation?); writing further rows to a new file there, header first",
-                    self.path, how, extra={"decision": "rotated"})
+        log.warning(
+            "results file %s %s (rotation?); writing further rows to a new file there, header first",
+            self.path,
+            how,
+            extra={"decision": "rotated"},
+        )
 
     def _write_to(self, fd: int, data: bytes) -> None:
         start = os.fstat(fd).st_size
@@ -175,8 +185,10 @@ class ResultsFile:
             os.fsync(fd)
         except OSError as exc:
             self._roll_back(fd, start)
-            raise ResultsError(f"cannot write to {self.path}: {exc.strerror or exc}; the rows not written are "
-                               "written when the service runs again with space") from exc
+            raise ResultsError(
+                f"cannot write to {self.path}: {exc.strerror or exc}; the rows not written are "
+                "written when the service runs again with space"
+            ) from exc
 
     def _roll_back(self, fd: int, size: int) -> None:
         """Cut a partly written append, so no reader ever sees half a row."""

@@ -60,15 +60,20 @@ class Counts:
     dispose_failed: int = 0  # rows written, but the file could not be moved or deleted as asked
 
 
-def run(settings: WatchSettings, *, stop: threading.Event | None = None,
-        classifier: Classifier | None = None) -> Counts:
+def run(
+    settings: WatchSettings, *, stop: threading.Event | None = None, classifier: Classifier | None = None
+) -> Counts:
     """Run the watch service until `stop` is set, SIGTERM/SIGINT arrives, or (--once) the backlog is done."""
     check_layout(settings)
     check_results_header(settings.results)
     doorbell = Doorbell()
     request = StopRequest(stop, doorbell)
-    telemetry = Telemetry(inbox=settings.inbox.resolve(), results=settings.results,
-                          metrics_port=settings.metrics_port, metrics_address=settings.metrics_address)
+    telemetry = Telemetry(
+        inbox=settings.inbox.resolve(),
+        results=settings.results,
+        metrics_port=settings.metrics_port,
+        metrics_address=settings.metrics_address,
+    )
     try:
         telemetry.start()  # a metrics port that cannot be served fails now, before the model loads
         with stop_on_signals(request), _decode_workers() as pool:
@@ -77,9 +82,16 @@ def run(settings: WatchSettings, *, stop: threading.Event | None = None,
                 return Counts()
             # Opening repairs a torn last row; only then is the ledger read back.
             with ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) as sink:
-                service = Service(settings, stop=request, classifier=classifier, sink=sink,
-                                  ledger=read_ledger(settings.results), pool=pool, doorbell=doorbell,
-                                  telemetry=telemetry)
+                service = Service(
+                    settings,
+                    stop=request,
+                    classifier=classifier,
+                    sink=sink,
+                    ledger=read_ledger(settings.results),
+                    pool=pool,
+                    doorbell=doorbell,
+                    telemetry=telemetry,
+                )
                 service.run()
                 return service.counts
     finally:
@@ -100,9 +112,18 @@ def _decode_workers() -> Iterator[PreparePool | None]:
 class Service:
     """The worker loop and the state it owns: hints, tracker, counts, decode workers, observer, schedules."""
 
-    def __init__(self, settings: WatchSettings, *, stop: StopRequest, classifier: Classifier,
-                 sink: ResultsFile, ledger: dict[str, set[str]], doorbell: Doorbell,
-                 pool: PreparePool | None = None, telemetry: Telemetry) -> None:
+    def __init__(
+        self,
+        settings: WatchSettings,
+        *,
+        stop: StopRequest,
+        classifier: Classifier,
+        sink: ResultsFile,
+        ledger: dict[str, set[str]],
+        doorbell: Doorbell,
+        pool: PreparePool | None = None,
+        telemetry: Telemetry,
+    ) -> None:
         self.settings = settings
         self.stop = stop
         self.inbox = settings.inbox.resolve()
@@ -113,10 +134,12 @@ class Service:
         self.counts = Counts()
         closes = not settings.once and observing.closes_reported(settings.poll_seconds)
         self.tracker = StabilityTracker(settle=settings.settle_seconds, closes_reported=closes)
-        self.processor = Processor(classifier=classifier, sink=sink, ledger=ledger,
-                                   disposer=Disposer(settings), settle=settings.settle_seconds)
-        self.observation = observing.Observation(self.inbox, self.hints, recursive=settings.recursive,
-                                                 poll_seconds=settings.poll_seconds)
+        self.processor = Processor(
+            classifier=classifier, sink=sink, ledger=ledger, disposer=Disposer(settings), settle=settings.settle_seconds
+        )
+        self.observation = observing.Observation(
+            self.inbox, self.hints, recursive=settings.recursive, poll_seconds=settings.poll_seconds
+        )
         self.ignored: OrderedDict[str, None] = OrderedDict()
         self.busy = False  # the last batch was full, so more files may be ready now
         now = time.monotonic()
@@ -142,9 +165,15 @@ class Service:
     def _log_ready(self) -> None:
         s = self.settings
         how = "once" if s.once else f"polling every {s.poll_seconds:g} s" if s.poll_seconds else "native events"
-        log.info("ready: watching %s (%s%s), results %s, after=%s; scanning the backlog",
-                 self.inbox, how, ", recursive" if s.recursive else "", s.results, s.after,
-                 extra={"decision": "ready"})
+        log.info(
+            "ready: watching %s (%s%s), results %s, after=%s; scanning the backlog",
+            self.inbox,
+            how,
+            ", recursive" if s.recursive else "",
+            s.results,
+            s.after,
+            extra={"decision": "ready"},
+        )
 
     def _step(self) -> None:
         """One turn of the loop: take hints, rescan or heal when due, process what is stable."""
@@ -277,9 +306,15 @@ class Service:
 
     def _summary(self) -> None:
         c = self.counts
-        log.info("summary: seen %d, classified %d, failed %d, skipped %d, queue depth %d",
-                 c.seen, c.classified, c.failed, c.skipped, self._queue_depth(),
-                 extra={"decision": "summary"})
+        log.info(
+            "summary: seen %d, classified %d, failed %d, skipped %d, queue depth %d",
+            c.seen,
+            c.classified,
+            c.failed,
+            c.skipped,
+            self._queue_depth(),
+            extra={"decision": "summary"},
+        )
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -121,6 +121,4 @@ class StabilityTracker:
                 return False
         elif now - candidate.unchanged_since < self._settle_for(candidate):
             return False
-        if candidate.open_for_write and now - candidate.last_event < OPEN_GRACE:
-            return False
-        return True
+        return not candidate.open_for_write or now - candidate.last_event >= OPEN_GRACE

@@ -55,8 +55,13 @@ def check_status(results: Path, *, stale_after: float) -> StatusReport:
     elif not pid_alive(beat.pid):
         health, why = Health.NOT_RUNNING, f"pid {beat.pid} is gone; it crashed or was killed {_ago(age)}"
     elif age > stale_after:
-        health, why = Health.STALE, (f"pid {beat.pid} lives, but its last heartbeat was {_ago(age)} "
-                                     f"(more than {stale_after:g} s): it may be stuck")
+        health, why = (
+            Health.STALE,
+            (
+                f"pid {beat.pid} lives, but its last heartbeat was {_ago(age)} "
+                f"(more than {stale_after:g} s): it may be stuck"
+            ),
+        )
     else:
         health, why = Health.RUNNING, f"pid {beat.pid}, since {beat.started_at}, last heartbeat {_ago(age)}"
     return StatusReport(health=health, heartbeat=beat, age=age, summary=_summary(health, why, beat))
@@ -88,8 +93,10 @@ def _ago(seconds: float) -> str:
 def _summary(health: Health, why: str, beat: Heartbeat) -> str:
     counts = ", ".join(f"{name} {n}" for name, n in beat.counts.items()) or "nothing counted yet"
     last_row = beat.last_row_at or "none yet"
-    return (f"digitwatch {health}: {why}\n"
-            f"  counts: {counts}; queue depth {beat.queue_depth}\n"
-            f"  last row: {last_row}\n"
-            f"  inbox: {beat.inbox}\n"
-            f"  results: {beat.results} (digitwatch {beat.version})")
+    return (
+        f"digitwatch {health}: {why}\n"
+        f"  counts: {counts}; queue depth {beat.queue_depth}\n"
+        f"  last row: {last_row}\n"
+        f"  inbox: {beat.inbox}\n"
+        f"  results: {beat.results} (digitwatch {beat.version})"
+    )

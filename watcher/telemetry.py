@@ -32,8 +32,15 @@ class TelemetryError(Exception):
 class Telemetry:
     """What the service says about itself: systemd notifications, the status file, Prometheus metrics."""
 
-    def __init__(self, *, inbox: Path, results: Path, metrics_port: int | None = None,
-                 metrics_address: str = "127.0.0.1", heartbeat_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        inbox: Path,
+        results: Path,
+        metrics_port: int | None = None,
+        metrics_address: str = "127.0.0.1",
+        heartbeat_interval: float = 5.0,
+    ) -> None:
         self.inbox = inbox
         self.results = results
         self.status_path = status_path_for(results)
@@ -64,8 +71,10 @@ class Telemetry:
         try:
             self.metrics.serve(self.metrics_port, address=self.metrics_address)
         except OSError as exc:
-            raise TelemetryError(f"cannot serve metrics on {where}: {exc.strerror or exc}; "
-                                 "choose another --metrics-port or stop what is using it") from exc
+            raise TelemetryError(
+                f"cannot serve metrics on {where}: {exc.strerror or exc}; "
+                "choose another --metrics-port or stop what is using it"
+            ) from exc
 
     def ready(self) -> None:
         """Tell systemd the service is ready, and write the first heartbeat."""
@@ -130,11 +139,21 @@ class Telemetry:
         """Write the status file now (when it is ours), and schedule the next."""
         self._next_heartbeat = time.monotonic() + self.heartbeat_interval
         if self._status_file:
-            write_heartbeat(self.status_path, Heartbeat(
-                pid=os.getpid(), state=state, started_at=self._started_at, updated_at=utc_now(),
-                last_row_at=self._last_row_at, counts=self.counts, queue_depth=self._queue_depth,
-                inbox=str(self.inbox), results=str(self.results), version=__version__,
-            ))
+            write_heartbeat(
+                self.status_path,
+                Heartbeat(
+                    pid=os.getpid(),
+                    state=state,
+                    started_at=self._started_at,
+                    updated_at=utc_now(),
+                    last_row_at=self._last_row_at,
+                    counts=self.counts,
+                    queue_depth=self._queue_depth,
+                    inbox=str(self.inbox),
+                    results=str(self.results),
+                    version=__version__,
+                ),
+            )
 
     def _status_file_is_ours(self) -> bool:
         """A file already at the status path must be a status file (a crash leaves one); else leave it alone."""

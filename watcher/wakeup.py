@@ -22,7 +22,7 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from watcher.protocol import HintKind
@@ -43,10 +43,8 @@ class Doorbell:
 
     def ring(self) -> None:
         """Wake the loop; never blocks (a full buffer already holds a ring)."""
-        try:
+        with suppress(OSError):  # full (a ring is pending anyway) or closed (shutting down)
             self._writer.send(b"\0")
-        except OSError:  # full (a ring is pending anyway) or closed (shutting down)
-            pass
 
     def wait(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for a ring; True if one came. Always returns in time."""
@@ -112,8 +110,11 @@ class StopRequest:
         """True once a stop was asked for; logs the signal the first time it is seen."""
         if self.signal_number is not None and not self._announced:
             self._announced = True
-            log.info("received %s: finishing the batch in hand, then exiting",
-                     signal.Signals(self.signal_number).name, extra={"decision": "stopping"})
+            log.info(
+                "received %s: finishing the batch in hand, then exiting",
+                signal.Signals(self.signal_number).name,
+                extra={"decision": "stopping"},
+            )
         return self.signal_number is not None or self.event.is_set()
 
     def set(self) -> None:

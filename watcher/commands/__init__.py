@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,20 +11,30 @@ import typer
 # A metavar names the value in the help (typer would print the Python type, e.g. <file>).
 ModelOption = Annotated[
     Path | None,
-    typer.Option(metavar="PATH", help="A .keras, .h5 or .tflite model file. Default: the shipped model.",
-                 envvar="DIGITWATCH_MODEL", dir_okay=False),
+    typer.Option(
+        metavar="PATH",
+        help="A .keras, .h5 or .tflite model file. Default: the shipped model.",
+        envvar="DIGITWATCH_MODEL",
+        dir_okay=False,
+    ),
 ]
 DataOption = Annotated[
     Path | None,
-    typer.Option(metavar="PATH", help="MNIST: a Keras-layout .npz, or a folder of the four IDX files "
-                                      "(plain or .gz). Default: download it with Keras (needs the internet once).",
-                 envvar="DIGITWATCH_DATA", exists=True),
+    typer.Option(
+        metavar="PATH",
+        help="MNIST: a Keras-layout .npz, or a folder of the four IDX files "
+        "(plain or .gz). Default: download it with Keras (needs the internet once).",
+        envvar="DIGITWATCH_DATA",
+        exists=True,
+    ),
 ]
 NeutraliseOption = Annotated[
     bool,
-    typer.Option("--neutralise-formulas/--keep-formulas",
-                 help="Put ' before file names starting with = + - @ tab or CR, so spreadsheets show them as text.",
-                 envvar="DIGITWATCH_NEUTRALISE_FORMULAS"),
+    typer.Option(
+        "--neutralise-formulas/--keep-formulas",
+        help="Put ' before file names starting with = + - @ tab or CR, so spreadsheets show them as text.",
+        envvar="DIGITWATCH_NEUTRALISE_FORMULAS",
+    ),
 ]
 
 

@@ -15,12 +15,17 @@ from watcher.settings import ClassifySettings
 
 
 def classify_command(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH",
-                                                help="Image files and folders (folders are searched recursively).")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH", help="Image files and folders (folders are searched recursively).")
+    ],
     results: Annotated[
         Path | None,
-        typer.Option(metavar="CSV", help="Append rows to this CSV (header written once). Default: print CSV to stdout.",
-                     envvar="DIGITWATCH_RESULTS", dir_okay=False),
+        typer.Option(
+            metavar="CSV",
+            help="Append rows to this CSV (header written once). Default: print CSV to stdout.",
+            envvar="DIGITWATCH_RESULTS",
+            dir_okay=False,
+        ),
     ] = None,
     model: ModelOption = None,
     neutralise_formulas: NeutraliseOption = True,

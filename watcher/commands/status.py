@@ -14,33 +14,38 @@ from watcher.status import Health, StatusError, check_status
 # What to do next, for each way of not being healthy.
 NEXT_STEP = {
     Health.STOPPED: "digitwatch was stopped; start it with `digitwatch watch` "
-                    "(under systemd: `systemctl start digitwatch`).",
+    "(under systemd: `systemctl start digitwatch`).",
     Health.NOT_RUNNING: "digitwatch is not running: it crashed or was killed. See why in its log "
-                        "(`journalctl -u digitwatch`), then start it again.",
+    "(`journalctl -u digitwatch`), then start it again.",
     Health.STALE: "digitwatch runs but has stopped reporting: it may be stuck. Look at its log "
-                  "(`journalctl -u digitwatch`) and restart it; if the results folder is slow, "
-                  "raise --stale-after.",
+    "(`journalctl -u digitwatch`) and restart it; if the results folder is slow, "
+    "raise --stale-after.",
 }
 
 
 def status_command(
     results: Annotated[
         Path,
-        typer.Option(metavar="CSV", help="The results CSV the service writes; its status file lies beside it.",
-                     envvar="DIGITWATCH_RESULTS", dir_okay=False),
+        typer.Option(
+            metavar="CSV",
+            help="The results CSV the service writes; its status file lies beside it.",
+            envvar="DIGITWATCH_RESULTS",
+            dir_okay=False,
+        ),
     ] = DEFAULT_RESULTS,
     stale_after: Annotated[
         float,
-        typer.Option(metavar="SECONDS", min=0.0,
-                     help="A heartbeat older than this means the service is stuck."),
+        typer.Option(metavar="SECONDS", min=0.0, help="A heartbeat older than this means the service is stuck."),
     ] = 30.0,
 ) -> None:
     """Say whether the watch service is running; exit 0 only when it is and its heartbeat is fresh."""
     try:
         report = check_status(results, stale_after=stale_after)
     except StatusError as exc:
-        raise fail(f"{exc}. Is `digitwatch watch` running with these results? If it writes another CSV, "
-                   "pass it with --results (or DIGITWATCH_RESULTS).") from exc
+        raise fail(
+            f"{exc}. Is `digitwatch watch` running with these results? If it writes another CSV, "
+            "pass it with --results (or DIGITWATCH_RESULTS)."
+        ) from exc
     typer.echo(report.summary)
     if not report.ok:
         raise fail(NEXT_STEP[report.health])

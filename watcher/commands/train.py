@@ -21,19 +21,27 @@ def train_command(
     data: DataOption = None,
     epochs: Annotated[int, typer.Option(metavar="N", min=1, help="Passes over the training data.")] = DEFAULT_EPOCHS,
     output: Annotated[
-        Path, typer.Option(metavar="PATH", dir_okay=False,
-                           help="Where to write the .keras model; metadata, metrics and plots go beside it.")
+        Path,
+        typer.Option(
+            metavar="PATH",
+            dir_okay=False,
+            help="Where to write the .keras model; metadata, metrics and plots go beside it.",
+        ),
     ] = DEFAULT_OUTPUT,
     seed: Annotated[
         int, typer.Option(metavar="N", help="Random seed: the same seed and data give the same model.")
     ] = 0,
     negatives: Annotated[
-        int, typer.Option(metavar="N", min=0,
-                          help="Non-digits (letters, symbols, shapes) taught to get low confidence; 0 for none.")
+        int,
+        typer.Option(
+            metavar="N", min=0, help="Non-digits (letters, symbols, shapes) taught to get low confidence; 0 for none."
+        ),
     ] = DEFAULT_NEGATIVES,
     augment: Annotated[
-        bool, typer.Option("--augment/--no-augment",
-                           help="Distort training digits (rotation, slant, zoom, shift, pen, blur, noise).")
+        bool,
+        typer.Option(
+            "--augment/--no-augment", help="Distort training digits (rotation, slant, zoom, shift, pen, blur, noise)."
+        ),
     ] = True,
 ) -> None:
     """Train the CNN on MNIST, calibrate it on a validation split and test it once."""
