@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -35,11 +35,11 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench_folders import label_of, load_average, mixed_scans, mnist_pngs  # noqa: E402
-from watcher.backends import LiteRTBackend, import_keras_quietly  # noqa: E402
-from watcher.classifier import default_model_path  # noqa: E402
-from watcher.imaging import prepare_file  # noqa: E402
-from watcher.parallel import PreparePool  # noqa: E402
+from bench_folders import label_of, load_average, mixed_scans, mnist_pngs
+from watcher.backends import LiteRTBackend, import_keras_quietly
+from watcher.classifier import default_model_path
+from watcher.imaging import prepare_file
+from watcher.parallel import PreparePool
 
 DIGITWATCH = Path(sys.executable).parent / "digitwatch"
 
@@ -54,8 +54,11 @@ def run_classify(folder: Path, model: Path, scratch: Path) -> tuple[float, list[
     results = scratch / "rows.csv"
     results.unlink(missing_ok=True)
     started = time.perf_counter()
-    done = subprocess.run([str(DIGITWATCH), "classify", str(folder), "--results", str(results), "--model", str(model)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(DIGITWATCH), "classify", str(folder), "--results", str(results), "--model", str(model)],
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"digitwatch classify failed: {done.stderr}")
@@ -132,10 +135,19 @@ def main(
     pngs: Annotated[int, typer.Option(min=100, help="28x28 MNIST PNGs to classify.")] = 10_000,
     loop: Annotated[int, typer.Option(min=10, help="Files for the per-image model.predict loop.")] = 300,
     repeat: Annotated[int, typer.Option(min=1, help="Runs of each classify figure; the median is reported.")] = 3,
-    cache: Annotated[Optional[Path], typer.Option(help="Keep the rendered folders here and reuse them.",
-                                                  file_okay=False, resolve_path=True)] = None,
-    model: Annotated[Optional[Path], typer.Option(help="A .keras model with its .tflite beside it. Default: shipped.",
-                                                  exists=True, dir_okay=False, resolve_path=True)] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="Keep the rendered folders here and reuse them.", file_okay=False, resolve_path=True),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .keras model with its .tflite beside it. Default: shipped.",
+            exists=True,
+            dir_okay=False,
+            resolve_path=True,
+        ),
+    ] = None,
 ) -> None:
     """Time `digitwatch classify` on scan-like files and 28x28 PNGs; compare with a per-image loop."""
     model = model or default_model_path()
@@ -146,8 +158,12 @@ def main(
         mixed_files, small_files = mixed_scans(mixed, scans), mnist_pngs(small, pngs)
         typer.echo(f"model {model}; {DIGITWATCH.name} classify FOLDER --results CSV, timed from launch to exit")
         batch_rate, rows, spread = median_rate(mixed, model, scratch, scans, repeat)
-        report(f"classify, {scans} mixed scan-like files", batch_rate, ">= 1,000 and >= 50x loop",
-               f"{spread}; {accuracy(rows)}")
+        report(
+            f"classify, {scans} mixed scan-like files",
+            batch_rate,
+            ">= 1,000 and >= 50x loop",
+            f"{spread}; {accuracy(rows)}",
+        )
         small_rate, rows, spread = median_rate(small, model, scratch, pngs, repeat)
         report(f"classify, {pngs} 28x28 PNGs", small_rate, ">= 3,000", f"{spread}; {accuracy(rows)}")
         for workers, how in ((0, "in the main process"), (1, "1 worker process"), (2, "2 worker processes")):

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import scan_render  # noqa: E402
+import scan_render
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
@@ -65,8 +65,9 @@ def _cached(folder: Path, manifest: dict, make) -> list[Path]:
 def _render_mixed(folder: Path, manifest: dict) -> None:
     images, labels = load_test_digits()
     count, seed = manifest["count"], manifest["seed"]
-    jobs = [(folder, index, seed, images[index % len(images)], int(labels[index % len(labels)]))
-            for index in range(count)]
+    jobs = [
+        (folder, index, seed, images[index % len(images)], int(labels[index % len(labels)])) for index in range(count)
+    ]
     context = multiprocessing.get_context("spawn")  # leaves the forkserver to the product's decode workers
     with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context) as pool:
         list(pool.map(_render_one, jobs, chunksize=64))

@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -30,11 +30,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: import the sibling modules
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the figures
 
-import scan_render  # noqa: E402
-import scan_report  # noqa: E402
-from scan_report import BenchResult, Sample  # noqa: E402
-from train.data import DataError, load_mnist, normalise_digits  # noqa: E402
-from watcher.classifier import Classifier, ModelError  # noqa: E402
+import scan_render
+import scan_report
+from scan_report import BenchResult, Sample
+from train.data import DataError, load_mnist, normalise_digits
+from watcher.classifier import Classifier, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,11 @@ def run_benchmark(settings: BenchSettings) -> BenchResult:
             header=f"{settings.digits} MNIST test digits, {settings.non_digits} non-digits, seed {settings.seed}, "
             f"model {classifier.model_path} (uncertain below {classifier.uncertain_below:.3f})",
         )
-        result.seconds = {"render": rendered - started, "product": classified - rendered,
-                          "tutorial": time.perf_counter() - classified}  # fmt: skip
+        result.seconds = {
+            "render": rendered - started,
+            "product": classified - rendered,
+            "tutorial": time.perf_counter() - classified,
+        }
         if settings.failures:
             scan_report.write_failure_sheets(result, settings.failures)
     return result
@@ -97,8 +100,12 @@ def write_samples(images: np.ndarray, labels: np.ndarray, settings: BenchSetting
 
 def reference_figures(classifier: Classifier, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """Accuracy and flagged share on the same digits as plain MNIST arrays: the ceiling for the renderings."""
-    probs = np.concatenate([classifier.probabilities(normalise_digits(images[start : start + 1024]))
-                            for start in range(0, len(images), 1024)])  # fmt: skip
+    probs = np.concatenate(
+        [
+            classifier.probabilities(normalise_digits(images[start : start + 1024]))
+            for start in range(0, len(images), 1024)
+        ]
+    )
     accuracy = float((probs.argmax(axis=1) == labels).mean())
     return accuracy, float((probs.max(axis=1) < classifier.uncertain_below).mean())
 
@@ -130,21 +137,43 @@ def tutorial_digits(model, paths: list[Path], *, batch: int = 256) -> np.ndarray
 
 
 def main(
-    model: Annotated[Optional[Path], typer.Option(help="A .keras model. Default: the shipped model.",
-                                                  envvar="DIGITWATCH_MODEL", exists=True, dir_okay=False, resolve_path=True)] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .keras model. Default: the shipped model.",
+            envvar="DIGITWATCH_MODEL",
+            exists=True,
+            dir_okay=False,
+            resolve_path=True,
+        ),
+    ] = None,
     digits: Annotated[int, typer.Option(min=1, max=10_000, help="MNIST test digits to render (the first N).")] = 2000,
     non_digits: Annotated[int, typer.Option(min=0, help="Images holding no digit to render.")] = 600,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives byte-identical files.")] = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Keep the rendered files here. Default: a temporary folder.",
-                                                file_okay=False, resolve_path=True)] = None,
-    failures: Annotated[Optional[Path], typer.Option(help="Write contact sheets of failures here.",
-                                                     file_okay=False, resolve_path=True)] = None,
-    data: Annotated[Optional[Path], typer.Option(help="MNIST as a Keras-layout .npz or an IDX folder.",
-                                                 envvar="DIGITWATCH_DATA", exists=True, resolve_path=True)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the rendered files here. Default: a temporary folder.", file_okay=False, resolve_path=True
+        ),
+    ] = None,
+    failures: Annotated[
+        Path | None, typer.Option(help="Write contact sheets of failures here.", file_okay=False, resolve_path=True)
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="MNIST as a Keras-layout .npz or an IDX folder.",
+            envvar="DIGITWATCH_DATA",
+            exists=True,
+            resolve_path=True,
+        ),
+    ] = None,
 ) -> None:
     """Render MNIST test digits as realistic scans, classify them and print the figures."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = BenchSettings(model=model, data=data, digits=digits, non_digits=non_digits, seed=seed, out=out, failures=failures)
+    settings = BenchSettings(
+        model=model, data=data, digits=digits, non_digits=non_digits, seed=seed, out=out, failures=failures
+    )
     try:
         result = run_benchmark(settings)
     except (ModelError, DataError) as exc:

@@ -28,14 +28,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated
 
 import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_folders import load_average, mixed_scans, mnist_pngs  # noqa: E402
+from bench_folders import load_average, mixed_scans, mnist_pngs
 
 DIGITWATCH = Path(sys.executable).parent / "digitwatch"  # --exe replaces it
 POLL = 0.002  # seconds between looks at the CSV and the clock
@@ -48,8 +49,12 @@ class Service:
     def __init__(self, inbox: Path, results: Path, options: list[str]) -> None:
         self.lines: list[tuple[float, str]] = []
         self.started = time.perf_counter()
-        self.process = subprocess.Popen([str(DIGITWATCH), "watch", "--inbox", str(inbox), "--results", str(results),
-                                         *options], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.process = subprocess.Popen(
+            [str(DIGITWATCH), "watch", "--inbox", str(inbox), "--results", str(results), *options],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -158,8 +163,10 @@ def start_figure(work: Path, options: list[str]) -> None:
         service = Service(inbox, work / f"start{attempt}.csv", options)
         seconds.append(service.seconds_to_ready())
         service.stop()
-    typer.echo(f"start -> ready                  median {statistics.median(seconds):.2f} s "
-               f"({', '.join(f'{s:.2f}' for s in seconds)})   target <= 1.5 s   load {load_average()}")
+    typer.echo(
+        f"start -> ready                  median {statistics.median(seconds):.2f} s "
+        f"({', '.join(f'{s:.2f}' for s in seconds)})   target <= 1.5 s   load {load_average()}"
+    )
 
 
 def latency_figure(service: Service, rows: RowWatcher, inbox: Path, files: list[Path], *, label: str = "") -> None:
@@ -170,12 +177,15 @@ def latency_figure(service: Service, rows: RowWatcher, inbox: Path, files: list[
         with open(inbox / name, "wb") as file:
             file.write(source.read_bytes())
         closed = time.perf_counter()
-        if wait_for(lambda: name in rows.seen, 30.0):
+        if wait_for(lambda name=name: name in rows.seen, 30.0):
             latencies.append(rows.seen[name] - closed)
         time.sleep(max(0.0, 0.5 - (time.perf_counter() - closed)))
-    typer.echo(f"latency close -> row ({len(latencies)} files{', ' + label if label else ''}, 1 every 0.5 s)  p50 {percentile(latencies, 0.5) * 1000:.0f} ms"
-               f"  p95 {percentile(latencies, 0.95) * 1000:.0f} ms   target p50 <= 150, p95 <= 500 ms   "
-               f"load {load_average()}")
+    typer.echo(
+        f"latency close -> row ({len(latencies)} files{', ' + label if label else ''}, 1 every 0.5 s)"
+        f"  p50 {percentile(latencies, 0.5) * 1000:.0f} ms"
+        f"  p95 {percentile(latencies, 0.95) * 1000:.0f} ms   target p50 <= 150, p95 <= 500 ms   "
+        f"load {load_average()}"
+    )
 
 
 def burst_figure(service: Service, rows: RowWatcher, inbox: Path, files: list[Path], batch_rate: float) -> float:
@@ -194,8 +204,10 @@ def burst_figure(service: Service, rows: RowWatcher, inbox: Path, files: list[Pa
         if time.perf_counter() - started > 3600:
             raise SystemExit("burst not done within an hour")
     rate = len(files) / (max(rows.seen[name] for name in names) - started)
-    typer.echo(f"burst of {len(files)} files (written in {written:.1f} s)    {rate:,.0f} files/s = "
-               f"{rate / batch_rate:.0%} of batch ({batch_rate:,.0f}/s)   target >= 70%   load {load_average()}")
+    typer.echo(
+        f"burst of {len(files)} files (written in {written:.1f} s)    {rate:,.0f} files/s = "
+        f"{rate / batch_rate:.0%} of batch ({batch_rate:,.0f}/s)   target >= 70%   load {load_average()}"
+    )
     return peak
 
 
@@ -203,8 +215,11 @@ def batch_rate_of(folder: Path, work: Path, options: list[str]) -> float:
     """`digitwatch classify` on the same files, launch to exit, in files per second."""
     count = sum(1 for p in folder.iterdir() if p.name != "manifest.json")
     started = time.perf_counter()
-    subprocess.run([str(DIGITWATCH), "classify", str(folder), "--results", str(work / "batch.csv"), *options],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(DIGITWATCH), "classify", str(folder), "--results", str(work / "batch.csv"), *options],
+        check=True,
+        capture_output=True,
+    )
     return count / (time.perf_counter() - started)
 
 
@@ -212,13 +227,21 @@ def main(
     files: Annotated[int, typer.Option(min=10, help="Files for the latency figure, one every 0.5 s.")] = 60,
     burst: Annotated[int, typer.Option(min=100, help="Files in the burst.")] = 10_000,
     kind: Annotated[str, typer.Option(help="Burst files: mixed (scan-like) or mnist28 (28x28 PNGs).")] = "mixed",
-    settle: Annotated[Optional[float], typer.Option(help="Pass --settle to the service. Default: its own.")] = None,
-    cache: Annotated[Optional[Path], typer.Option(help="Keep the rendered folders here and reuse them.",
-                                                  file_okay=False, resolve_path=True)] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Model for the service. Default: the shipped one.",
-                                                  exists=True, dir_okay=False, resolve_path=True)] = None,
-    exe: Annotated[Optional[Path], typer.Option(help="The digitwatch executable. Default: the installed one.",
-                                                exists=True, dir_okay=False)] = None,
+    settle: Annotated[float | None, typer.Option(help="Pass --settle to the service. Default: its own.")] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="Keep the rendered folders here and reuse them.", file_okay=False, resolve_path=True),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Model for the service. Default: the shipped one.", exists=True, dir_okay=False, resolve_path=True
+        ),
+    ] = None,
+    exe: Annotated[
+        Path | None,
+        typer.Option(help="The digitwatch executable. Default: the installed one.", exists=True, dir_okay=False),
+    ] = None,
 ) -> None:
     """Start-up, latency, burst and memory of `digitwatch watch`."""
     global DIGITWATCH
@@ -246,10 +269,12 @@ def main(
             after_burst = service.rss_mb()
             time.sleep(IDLE_WAIT)  # idle decode workers stop after 30 s in a service that has them
             latency_figure(service, rows, inbox, light[:10], label="again")
-            typer.echo(f"resident memory (service + children)   light load {light_rss:.0f} MB; 2 s after the burst "
-                       f"{after_burst:.0f} MB, peak {peak:.0f} MB; steady state {IDLE_WAIT:.0f} s later "
-                       f"{service.rss_mb():.0f} MB (PSS {service.pss_mb():.0f} MB)   target <= 250 MB   "
-                       f"load {load_average()}")
+            typer.echo(
+                f"resident memory (service + children)   light load {light_rss:.0f} MB; 2 s after the burst "
+                f"{after_burst:.0f} MB, peak {peak:.0f} MB; steady state {IDLE_WAIT:.0f} s later "
+                f"{service.rss_mb():.0f} MB (PSS {service.pss_mb():.0f} MB)   target <= 250 MB   "
+                f"load {load_average()}"
+            )
         finally:
             rows.close()
             service.stop()

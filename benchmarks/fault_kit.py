@@ -38,8 +38,9 @@ class Folder:
         folder.inbox.mkdir(parents=True)
         return folder
 
-    def watch(self, *options: str, preexec_fn: Callable[[], None] | None = None,
-              pipe_log: bool = False) -> WatchProcess:
+    def watch(
+        self, *options: str, preexec_fn: Callable[[], None] | None = None, pipe_log: bool = False
+    ) -> WatchProcess:
         """Start `digitwatch watch` on this folder with extra options."""
         args = ["--inbox", str(self.inbox), "--results", str(self.results), *options]
         return WatchProcess(args, self.log, marker=str(self.inbox), preexec_fn=preexec_fn, pipe_log=pipe_log)

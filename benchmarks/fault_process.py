@@ -34,11 +34,20 @@ def sigterm(folder: Folder) -> Figures:
     records = [run_then_sigterm(folder, run) for run in range(SIGTERM_RUNS)]
     seconds = [record.seconds for record in records]
     counts = read_rows(folder.results)["filename"].value_counts()
-    figures = {"seconds": seconds, "max": max(seconds), "median": round(statistics.median(seconds), 3),
-               "exit_codes": [record.code for record in records], "orphans": sum(r.orphans for r in records),
-               "descendants": [record.family for record in records], "duplicates": int((counts > 1).sum())}
-    figures["passed"] = (all(r.code == 0 and r.seconds <= SIGTERM_LIMIT for r in records)
-                         and figures["orphans"] == 0 and figures["duplicates"] == 0)
+    figures = {
+        "seconds": seconds,
+        "max": max(seconds),
+        "median": round(statistics.median(seconds), 3),
+        "exit_codes": [record.code for record in records],
+        "orphans": sum(r.orphans for r in records),
+        "descendants": [record.family for record in records],
+        "duplicates": int((counts > 1).sum()),
+    }
+    figures["passed"] = (
+        all(r.code == 0 and r.seconds <= SIGTERM_LIMIT for r in records)
+        and figures["orphans"] == 0
+        and figures["duplicates"] == 0
+    )
     return figures
 
 
@@ -63,9 +72,14 @@ def kill9_orphans(folder: Folder) -> Figures:
         rows_at_kill = len(read_rows(folder.results))
         record = service.stop(signal.SIGKILL)
     gone = record.gone_seconds
-    return {"passed": record.family >= 3 and record.orphans == 0 and gone is not None and gone <= ORPHAN_LIMIT,
-            "descendants": record.family, "seconds_until_last_gone": gone, "left_running": record.orphans,
-            "rows_at_kill": rows_at_kill, "backlog": KILL9_BACKLOG}
+    return {
+        "passed": record.family >= 3 and record.orphans == 0 and gone is not None and gone <= ORPHAN_LIMIT,
+        "descendants": record.family,
+        "seconds_until_last_gone": gone,
+        "left_running": record.orphans,
+        "rows_at_kill": rows_at_kill,
+        "backlog": KILL9_BACKLOG,
+    }
 
 
 def inbox_recreated(folder: Folder) -> Figures:
@@ -82,18 +96,28 @@ def inbox_recreated(folder: Folder) -> Figures:
         running = service.popen.poll() is None
         log = service.log_text()
         record = service.stop()
-    return {"passed": seconds is not None and running and record.code == 0,
-            "seconds_to_last_row": seconds, "ran_throughout": running, "exit_code": record.code,
-            "logged_gone": "is gone" in log, "logged_observer_restart": "restarting it" in log}
+    return {
+        "passed": seconds is not None and running and record.code == 0,
+        "seconds_to_last_row": seconds,
+        "ran_throughout": running,
+        "exit_code": record.code,
+        "logged_gone": "is gone" in log,
+        "logged_observer_restart": "restarting it" in log,
+    }
 
 
 def overflow(folder: Folder) -> Figures:
     """A real inotify overflow while SIGSTOPped: the lost files still get rows; the control loses no event."""
     lost = stopped_run(folder.sub("overflow"), churn=churn_count())
     control = stopped_run(folder.sub("control"), churn=0)
-    passed = (lost["rows"] == STOPPED_FILES and lost["overflow_logged"] and set(lost["queued_by"]) == {"scan"}
-              and control["rows"] == STOPPED_FILES and not control["overflow_logged"]
-              and "scan" not in control["queued_by"])
+    passed = (
+        lost["rows"] == STOPPED_FILES
+        and lost["overflow_logged"]
+        and set(lost["queued_by"]) == {"scan"}
+        and control["rows"] == STOPPED_FILES
+        and not control["overflow_logged"]
+        and "scan" not in control["queued_by"]
+    )
     return {"passed": passed, "overflow": lost, "control": control}
 
 
@@ -118,9 +142,14 @@ def stopped_run(folder: Folder, *, churn: int) -> Figures:
         rows = len(set(names) & set(read_rows(folder.results)["filename"]))
         log = service.log_text()
         record = service.stop()
-    return {"churn_cycles": churn, "rows": rows, "seconds_after_sigcont": seconds,
-            "overflow_logged": "queue overflowed" in log, "queued_by": queued_by(log, "while_stopped_"),
-            "exit_code": record.code}
+    return {
+        "churn_cycles": churn,
+        "rows": rows,
+        "seconds_after_sigcont": seconds,
+        "overflow_logged": "queue overflowed" in log,
+        "queued_by": queued_by(log, "while_stopped_"),
+        "exit_code": record.code,
+    }
 
 
 def queued_by(log: str, prefix: str) -> dict[str, int]:

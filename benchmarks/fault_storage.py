@@ -40,24 +40,36 @@ def disk_full(folder: Folder) -> Figures:
     """The results file cannot grow: exit 1 naming it, whole rows only, nothing moved without its row;
     then a restart with room (--once) gives every file exactly one row."""
     names: list[str] = []
-    with folder.watch("--after", "move", "--log-level", "ERROR", preexec_fn=limit_file_size,
-                      pipe_log=True) as service:
+    with folder.watch("--after", "move", "--log-level", "ERROR", preexec_fn=limit_file_size, pipe_log=True) as service:
         for start in range(0, FULL_FILES, FULL_GROUP):
             names += drop_pngs(folder.inbox, FULL_GROUP, "full_", start=start)
             time.sleep(0.3)
         code = service.wait_exit(60.0)
         log = service.log_text()
-    figures = {"exit_code": code, "error_names_results": f"cannot write to {folder.results}" in log,
-               **ledger_after_fault(folder)}
+    figures = {
+        "exit_code": code,
+        "error_names_results": f"cannot write to {folder.results}" in log,
+        **ledger_after_fault(folder),
+    }
     with folder.watch("--after", "move", "--once") as again:
         figures["restart_exit_code"] = again.wait_exit(120.0)
     counts = read_rows(folder.results)["filename"].value_counts()
-    figures.update(rows_after_restart=int(counts.sum()), missing_after_restart=len(set(names) - set(counts.index)),
-                   duplicates=int((counts > 1).sum()))
-    figures["passed"] = (code == 1 and figures["error_names_results"] and figures["ends_crlf"]
-                         and figures["whole_rows"] and figures["moved_without_row"] == 0
-                         and figures["restart_exit_code"] == 0 and figures["missing_after_restart"] == 0
-                         and figures["duplicates"] == 0 and figures["rows_after_restart"] == FULL_FILES)
+    figures.update(
+        rows_after_restart=int(counts.sum()),
+        missing_after_restart=len(set(names) - set(counts.index)),
+        duplicates=int((counts > 1).sum()),
+    )
+    figures["passed"] = (
+        code == 1
+        and figures["error_names_results"]
+        and figures["ends_crlf"]
+        and figures["whole_rows"]
+        and figures["moved_without_row"] == 0
+        and figures["restart_exit_code"] == 0
+        and figures["missing_after_restart"] == 0
+        and figures["duplicates"] == 0
+        and figures["rows_after_restart"] == FULL_FILES
+    )
     return figures
 
 
@@ -72,9 +84,14 @@ def ledger_after_fault(folder: Folder) -> Figures:
     named = {record[0] for record in records[1:]}
     processed = folder.root / "processed"
     moved = {path.name for path in processed.iterdir()} if processed.is_dir() else set()
-    return {"rows_before_fault": len(records) - 1, "csv_bytes": len(data), "ends_crlf": data.endswith(b"\r\n"),
-            "whole_rows": parsed == len(records) - 1 and all(len(r) == len(COLUMNS) for r in records),
-            "moved": len(moved), "moved_without_row": len(moved - named)}
+    return {
+        "rows_before_fault": len(records) - 1,
+        "csv_bytes": len(data),
+        "ends_crlf": data.endswith(b"\r\n"),
+        "whole_rows": parsed == len(records) - 1 and all(len(r) == len(COLUMNS) for r in records),
+        "moved": len(moved),
+        "moved_without_row": len(moved - named),
+    }
 
 
 def rotation(folder: Folder) -> Figures:
@@ -101,15 +118,25 @@ def rotate(folder: Folder, *, rename: bool) -> Figures:
         record = service.stop()
     new, before = read_rows(folder.results), read_rows(old) if rename else pd.DataFrame({"filename": []})
     names = list(new["filename"]) + list(before["filename"])
-    figures = {"seconds_to_new_rows": seconds, "new_file_rows": len(new),
-               "new_file_header": folder.results.read_bytes().startswith(header_bytes() + b"\r\n"),
-               "new_file_holds_new_names": set(new["filename"]) == set(second),
-               "log_mentions_rotation": "rotation" in log, "exit_code": record.code}
+    figures = {
+        "seconds_to_new_rows": seconds,
+        "new_file_rows": len(new),
+        "new_file_header": folder.results.read_bytes().startswith(header_bytes() + b"\r\n"),
+        "new_file_holds_new_names": set(new["filename"]) == set(second),
+        "log_mentions_rotation": "rotation" in log,
+        "exit_code": record.code,
+    }
     if rename:
         figures.update(old_file_rows=len(before), union=len(set(names)), duplicates=len(names) - len(set(names)))
-    figures["passed"] = (seconds is not None and len(new) == 20 and figures["new_file_header"]
-                         and figures["new_file_holds_new_names"] and figures["log_mentions_rotation"]
-                         and record.code == 0 and (not rename or (len(set(names)) == 40 and len(names) == 40)))
+    figures["passed"] = (
+        seconds is not None
+        and len(new) == 20
+        and figures["new_file_header"]
+        and figures["new_file_holds_new_names"]
+        and figures["log_mentions_rotation"]
+        and record.code == 0
+        and (not rename or (len(set(names)) == 40 and len(names) == 40))
+    )
     return figures
 
 
@@ -134,14 +161,31 @@ def unreadable_figures(rows: pd.DataFrame, first: float | None, second: float | 
     ok = rows[rows["filename"] == "ok.png"].to_dict("records")
     locked = rows[rows["filename"] == "locked.png"].to_dict("records")
     real = ok[0]["sha256"] if ok else None
-    figures = {"seconds_to_first_rows": first, "seconds_after_chmod": second, "exit_code": code,
-               "ok_png": [(r["status"], r["detail"]) for r in ok],
-               "locked_png": [{"status": r["status"], "detail": r["detail"],
-                               "sha256": "real" if r["sha256"] == real else r["sha256"] or "empty"} for r in locked]}
-    figures["passed"] = (len(ok) == 1 and ok[0]["status"] == "ok" and len(locked) == 2
-                         and locked[0]["status"] == "error" and "permission" in locked[0]["detail"].lower()
-                         and locked[0]["sha256"] == "" and locked[1]["status"] == "ok"
-                         and locked[1]["sha256"] == real and code == 0)
+    figures = {
+        "seconds_to_first_rows": first,
+        "seconds_after_chmod": second,
+        "exit_code": code,
+        "ok_png": [(r["status"], r["detail"]) for r in ok],
+        "locked_png": [
+            {
+                "status": r["status"],
+                "detail": r["detail"],
+                "sha256": "real" if r["sha256"] == real else r["sha256"] or "empty",
+            }
+            for r in locked
+        ],
+    }
+    figures["passed"] = (
+        len(ok) == 1
+        and ok[0]["status"] == "ok"
+        and len(locked) == 2
+        and locked[0]["status"] == "error"
+        and "permission" in locked[0]["detail"].lower()
+        and locked[0]["sha256"] == ""
+        and locked[1]["status"] == "ok"
+        and locked[1]["sha256"] == real
+        and code == 0
+    )
     return figures
 
 
@@ -155,10 +199,15 @@ def foreign_results(folder: Folder) -> Figures:
     classify = run_cli("classify", str(image), "--results", str(folder.results))
     identical = folder.results.read_bytes() == FOREIGN
     extra = sorted(path.name for path in folder.results.parent.iterdir() if path != folder.results)
-    return {"passed": watch.returncode == 1 and classify.returncode == 1 and identical and not extra,
-            "watch_exit": watch.returncode, "classify_exit": classify.returncode, "byte_identical": identical,
-            "files_beside_it": extra, "watch_says": last_line(watch.stderr),
-            "classify_says": last_line(classify.stderr)}
+    return {
+        "passed": watch.returncode == 1 and classify.returncode == 1 and identical and not extra,
+        "watch_exit": watch.returncode,
+        "classify_exit": classify.returncode,
+        "byte_identical": identical,
+        "files_beside_it": extra,
+        "watch_says": last_line(watch.stderr),
+        "classify_says": last_line(classify.stderr),
+    }
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

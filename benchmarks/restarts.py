@@ -101,9 +101,12 @@ class Restarter(threading.Thread):
                 return
             self.records.append(record)
             self.moments.append({"t": round(at, 1), "in_burst": planned.in_burst})
-            print(f"stop {index}/{len(self.plan)} at t={at:7.1f}s ({'burst' if planned.in_burst else 'trickle'}):"
-                  f" exit {record.code} in {record.seconds:.2f}s, {record.family} descendants,"
-                  f" {record.orphans} orphans{' HANG' if record.hang else ''}", flush=True)
+            print(
+                f"stop {index}/{len(self.plan)} at t={at:7.1f}s ({'burst' if planned.in_burst else 'trickle'}):"
+                f" exit {record.code} in {record.seconds:.2f}s, {record.family} descendants,"
+                f" {record.orphans} orphans{' HANG' if record.hang else ''}",
+                flush=True,
+            )
 
     def cancel(self) -> None:
         """Skip the stops not yet due and wait for one in progress (the service is then up, or failed)."""

@@ -12,20 +12,35 @@ so a seed gives byte-identical files. Nothing here imports the product.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 FONT_DIR = "/usr/share/fonts/truetype/dejavu"
-FONTS = ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSerif", "DejaVuSerif-Bold",
-         "DejaVuSerif-Italic", "DejaVuSansCondensed-Bold", "DejaVuSansMono")  # fmt: skip
+FONTS = (
+    "DejaVuSans",
+    "DejaVuSans-Bold",
+    "DejaVuSans-Oblique",
+    "DejaVuSerif",
+    "DejaVuSerif-Bold",
+    "DejaVuSerif-Italic",
+    "DejaVuSansCondensed-Bold",
+    "DejaVuSansMono",
+)
 CAPITALS = "ABCEFHKMNPRWXY"  # the capitals the issue names
 LOWERCASE = "aehkmnrwx"  # none of b g l o q s t z, which pass for 6 9 1 0 9 5 + 2
-NON_DIGIT_KINDS = ("blank page", "pure noise", "ruled or squared paper", "capital letters", "lowercase letters", "smudge")
+NON_DIGIT_KINDS = (
+    "blank page",
+    "pure noise",
+    "ruled or squared paper",
+    "capital letters",
+    "lowercase letters",
+    "smudge",
+)
 SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "TIFF": ".tif", "WEBP": ".webp", "GIF": ".gif"}
 MNIST_BOX = 20  # pixels: the digit's longest side inside MNIST's 28x28 field
 
@@ -56,8 +71,18 @@ class Rendered:
     suffix: str
 
 
-PHONE = Style(paper="grey", height_px=(60, 300), page_factor=(1.5, 4.0), rotation_deg=(0, 10), blur=(0.3, 0.8),
-              noise=(0.015, 0.04), shadow=(0.1, 0.35), jpeg_quality=(60, 90), format="JPEG", mode="RGB")  # fmt: skip
+PHONE = Style(
+    paper="grey",
+    height_px=(60, 300),
+    page_factor=(1.5, 4.0),
+    rotation_deg=(0, 10),
+    blur=(0.3, 0.8),
+    noise=(0.015, 0.04),
+    shadow=(0.1, 0.35),
+    jpeg_quality=(60, 90),
+    format="JPEG",
+    mode="RGB",
+)
 
 CONDITIONS: dict[str, Style] = {
     "clean scan, white paper, grey PNG": Style(),
@@ -100,8 +125,11 @@ PAPERS = {
     "white": lambda rng: _grey(rng.uniform(0.92, 1.0)),
     "offwhite": lambda rng: np.float32([0.96, 0.94, 0.88]) - rng.uniform(0.0, 0.06),
     "grey": lambda rng: _grey(rng.uniform(0.6, 0.85)) + rng.uniform(-0.03, 0.03, 3).astype(np.float32),
-    "tinted": lambda rng: np.float32([[1.0, 0.95, 0.62], [0.82, 0.9, 1.0], [1.0, 0.86, 0.9], [0.86, 1.0, 0.86]][rng.integers(4)]) * rng.uniform(0.9, 1.0),
-}  # fmt: skip
+    "tinted": lambda rng: (
+        np.float32([[1.0, 0.95, 0.62], [0.82, 0.9, 1.0], [1.0, 0.86, 0.9], [0.86, 1.0, 0.86]][rng.integers(4)])
+        * rng.uniform(0.9, 1.0)
+    ),
+}
 INKS = {
     "black": lambda rng: _grey(rng.uniform(0.05, 0.2)),
     "blue": lambda rng: np.float32([rng.uniform(0.2, 0.4), rng.uniform(0.25, 0.45), rng.uniform(0.55, 0.8)]),
@@ -172,7 +200,10 @@ def _place(free_y: int, free_x: int, *, edge: bool, rng: np.random.Generator) ->
     """Where the inked area's top-left corner goes: anywhere, or against an edge or corner."""
     if not edge:
         return round(rng.uniform(0, free_y)), round(rng.uniform(0, free_x))
-    near = lambda free: round(free * (rng.uniform(0.0, 0.08) if rng.random() < 0.5 else rng.uniform(0.92, 1.0)))
+
+    def near(free: int) -> int:
+        return round(free * (rng.uniform(0.0, 0.08) if rng.random() < 0.5 else rng.uniform(0.92, 1.0)))
+
     return near(free_y), near(free_x)
 
 
@@ -283,7 +314,9 @@ def _letter(alphabet: str, height: float, rng: np.random.Generator) -> np.ndarra
     font = _font(FONTS[int(rng.integers(len(FONTS)))], size)
     stroke = int(rng.integers(0, size // 14 + 1))
     canvas = Image.new("L", (2 * size, 2 * size), 0)
-    ImageDraw.Draw(canvas).text((size, size), char, fill=255, font=font, anchor="mm", stroke_width=stroke, stroke_fill=255)
+    ImageDraw.Draw(canvas).text(
+        (size, size), char, fill=255, font=font, anchor="mm", stroke_width=stroke, stroke_fill=255
+    )
     return np.asarray(canvas, dtype=np.float32) / 255.0
 
 

@@ -65,9 +65,12 @@ def format_report(result: BenchResult) -> str:
     lines += [""] + _non_digit_table(result)
     lines += [""] + _targets(result)
     seconds, count = result.seconds, len(result.samples)
-    lines += ["", f"Runtime: render {seconds['render']:.1f} s, product {seconds['product']:.1f} s "
-              f"({1000 * seconds['product'] / max(count, 1):.1f} ms/file), tutorial {seconds['tutorial']:.1f} s; "
-              f"total {sum(seconds.values()):.1f} s for {count} files"]  # fmt: skip
+    lines += [
+        "",
+        f"Runtime: render {seconds['render']:.1f} s, product {seconds['product']:.1f} s "
+        f"({1000 * seconds['product'] / max(count, 1):.1f} ms/file), tutorial {seconds['tutorial']:.1f} s; "
+        f"total {sum(seconds.values()):.1f} s for {count} files",
+    ]
     lines += ["", *LEGEND]
     return "\n".join(lines)
 
@@ -81,8 +84,10 @@ def _digit_table(result: BenchResult) -> list[str]:
         rows = is_digit & ((groups == name) if name != "ALL DIGITS" else True)
         lines.append(_digit_row(name, result, labels, rows))
     accuracy, flagged = result.reference
-    lines.append(f"{'reference: same digits as MNIST arrays':<42}{is_digit.sum():>6}{accuracy:>9.2%}{'-':>10}"
-                 f"{flagged:>9.2%}{'-':>10}{'-':>10}")  # fmt: skip
+    lines.append(
+        f"{'reference: same digits as MNIST arrays':<42}{is_digit.sum():>6}{accuracy:>9.2%}{'-':>10}"
+        f"{flagged:>9.2%}{'-':>10}{'-':>10}"
+    )
     return lines
 
 
@@ -93,8 +98,10 @@ def _digit_row(name: str, result: BenchResult, labels: np.ndarray, rows: np.ndar
     no_digit = result.statuses[rows] == "no_digit"
     tutorial = result.tutorial[rows] == labels[rows]
     accepted_acc = f"{right[accepted].mean():.2%}" if accepted.any() else "-"
-    return (f"{name:<42}{rows.sum():>6}{right.mean():>9.2%}{accepted_acc:>10}"
-            f"{flagged.mean():>9.2%}{no_digit.mean():>10.2%}{tutorial.mean():>10.2%}")  # fmt: skip
+    return (
+        f"{name:<42}{rows.sum():>6}{right.mean():>9.2%}{accepted_acc:>10}"
+        f"{flagged.mean():>9.2%}{no_digit.mean():>10.2%}{tutorial.mean():>10.2%}"
+    )
 
 
 def _non_digit_table(result: BenchResult) -> list[str]:
@@ -105,9 +112,11 @@ def _non_digit_table(result: BenchResult) -> list[str]:
     for name in list(dict.fromkeys(groups[is_non])) + ["ALL NON-DIGITS"]:
         rows = is_non & ((groups == name) if name != "ALL NON-DIGITS" else True)
         statuses = result.statuses[rows]
-        lines.append(f"{name:<42}{rows.sum():>6}{np.isin(statuses, FLAGGED).mean():>9.2%}"
-                     f"{(statuses == 'no_digit').mean():>10.2%}{(statuses == 'uncertain').mean():>11.2%}"
-                     f"{(statuses == 'ok').sum():>8}")  # fmt: skip
+        lines.append(
+            f"{name:<42}{rows.sum():>6}{np.isin(statuses, FLAGGED).mean():>9.2%}"
+            f"{(statuses == 'no_digit').mean():>10.2%}{(statuses == 'uncertain').mean():>11.2%}"
+            f"{(statuses == 'ok').sum():>8}"
+        )
     return lines
 
 
@@ -115,9 +124,12 @@ def _targets(result: BenchResult) -> list[str]:
     labels = result.labels
     digit, non = labels >= 0, labels < 0
     flagged = np.isin(result.statuses, FLAGGED)
-    figures = {"accuracy": (result.digits[digit] == labels[digit]).mean(),
-               "digits_flagged": flagged[digit].mean(), "non_digits_flagged": flagged[non].mean() if non.any() else np.nan,
-               "calibration_error": _digit_ece(result)}  # fmt: skip
+    figures = {
+        "accuracy": (result.digits[digit] == labels[digit]).mean(),
+        "digits_flagged": flagged[digit].mean(),
+        "non_digits_flagged": flagged[non].mean() if non.any() else np.nan,
+        "calibration_error": _digit_ece(result),
+    }
     lines = ["Targets:"]
     for name, target in TARGETS.items():
         value = figures[name]

@@ -39,6 +39,7 @@ ORPHAN_GRACE = 2.0  # seconds the service's descendants get to exit after it
 POLL = 0.05  # seconds between looks at the log or the process while waiting
 READY_TIMEOUT = 120.0  # seconds for the model to load and the "ready:" line to appear
 
+
 @dataclass(frozen=True)
 class StopRecord:
     """How one stop went."""
@@ -68,8 +69,16 @@ def digit_pngs() -> tuple[bytes, ...]:
 class WatchProcess:
     """One run of `digitwatch watch ARGS` with its output appended to `log`; use as a context manager."""
 
-    def __init__(self, args: Sequence[str], log: Path, *, marker: str,
-                 preexec_fn: Callable[[], None] | None = None, pipe_log: bool = False, exe: Path = EXE) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        log: Path,
+        *,
+        marker: str,
+        preexec_fn: Callable[[], None] | None = None,
+        pipe_log: bool = False,
+        exe: Path = EXE,
+    ) -> None:
         """`marker`: text in the service's command line (its inbox); `pipe_log`: log through a pipe
         that this process copies to the file, for a service whose own file writes are limited."""
         self.log = log
@@ -77,8 +86,13 @@ class WatchProcess:
         self.offset = log.stat().st_size if log.exists() else 0
         self._handle = open(log, "ab")
         output: IO[bytes] | int = subprocess.PIPE if pipe_log else self._handle
-        self.popen = subprocess.Popen([str(exe), "watch", *args], stdout=output, stderr=subprocess.STDOUT,
-                                      preexec_fn=preexec_fn, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        self.popen = subprocess.Popen(
+            [str(exe), "watch", *args],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        )
         self._pump = threading.Thread(target=self._copy_log, daemon=True) if pipe_log else None
         if self._pump is not None:
             self._pump.start()
@@ -131,9 +145,15 @@ class WatchProcess:
         family |= descendants(os.getpid()) | mentioning(self.marker)  # adopted orphans; anything on our inbox
         gone, survivors = wait_gone(family, deadline=exited + ORPHAN_GRACE, since=sent)
         kill_all(survivors)
-        return StopRecord(seconds=round(exited - sent, 3), code=code, hang=exited - sent > HANG_AFTER,
-                          killed=killed, family=len(family), orphans=len(survivors),
-                          gone_seconds=None if survivors else gone)
+        return StopRecord(
+            seconds=round(exited - sent, 3),
+            code=code,
+            hang=exited - sent > HANG_AFTER,
+            killed=killed,
+            family=len(family),
+            orphans=len(survivors),
+            gone_seconds=None if survivors else gone,
+        )
 
     def close(self) -> None:
         """Kill the service and everything it started, if still running; close the log."""

@@ -73,8 +73,9 @@ def main() -> int:
         restarter.cancel()
         runner.close()
     report = check(args, results, dropped, samples, drained, stops, restarter.error)
-    report["stops"] = [{**moment, **stop.__dict__} for moment, stop in
-                       zip([*restarter.moments, final], stops, strict=True)]
+    report["stops"] = [
+        {**moment, **stop.__dict__} for moment, stop in zip([*restarter.moments, final], stops, strict=True)
+    ]
     report["workdir"] = str(work)
     print(json.dumps(report, indent=2))
     if not args.keep_workdir and report["passed"] and not args.workdir:
@@ -100,8 +101,18 @@ def parse_args() -> argparse.Namespace:
 
 def service_args(args: argparse.Namespace, inbox: Path, results: Path, work: Path) -> list[str]:
     """The `digitwatch watch` options, the same for every start."""
-    options = ["--inbox", str(inbox), "--results", str(results), "--after", args.after,
-               "--summary-interval", "30", "--rescan-interval", "60"]
+    options = [
+        "--inbox",
+        str(inbox),
+        "--results",
+        str(results),
+        "--after",
+        args.after,
+        "--summary-interval",
+        "30",
+        "--rescan-interval",
+        "60",
+    ]
     if args.model:
         options += ["--model", str(args.model)]
     if args.after == "move":
@@ -109,8 +120,9 @@ def service_args(args: argparse.Namespace, inbox: Path, results: Path, work: Pat
     return options
 
 
-def drive(args: argparse.Namespace, inbox: Path, runner: Runner, restarter: Restarter,
-          started: float) -> tuple[list[str], list[dict[str, Any]]]:
+def drive(
+    args: argparse.Namespace, inbox: Path, runner: Runner, restarter: Restarter, started: float
+) -> tuple[list[str], list[dict[str, Any]]]:
     """Drop files for the given minutes, whether the service is up or not; return the names and RSS samples."""
     pngs = digit_pngs()
     dropped: list[str] = []
@@ -173,8 +185,15 @@ def wait_rows(results: Path, expected: set[str]) -> float:
     return round(time.monotonic() - started, 1)
 
 
-def check(args: argparse.Namespace, results: Path, dropped: list[str], samples: list[dict[str, Any]],
-          drained: float | None, stops: list[StopRecord], error: str | None) -> dict[str, Any]:
+def check(
+    args: argparse.Namespace,
+    results: Path,
+    dropped: list[str],
+    samples: list[dict[str, Any]],
+    drained: float | None,
+    stops: list[StopRecord],
+    error: str | None,
+) -> dict[str, Any]:
     """The JSON summary: rows against names dropped, the stops, memory; `passed` when all hold."""
     table = read_rows(results)
     counts = table["filename"].value_counts()
@@ -182,20 +201,37 @@ def check(args: argparse.Namespace, results: Path, dropped: list[str], samples: 
     duplicated = sorted(counts[counts > 1].index)
     seconds = [stop.seconds for stop in stops]
     report = {
-        "restarts": len(stops) - 1, "hangs": sum(stop.hang for stop in stops),
-        "max_stop_seconds": max(seconds), "median_stop_seconds": round(statistics.median(seconds), 3),
-        "exit_codes": sorted({stop.code for stop in stops}), "orphans": sum(stop.orphans for stop in stops),
-        "files_dropped": len(dropped), "rows": len(table), "missing": len(missing), "duplicated": len(duplicated),
-        "missing_examples": missing[:10], "duplicated_examples": duplicated[:10],
+        "restarts": len(stops) - 1,
+        "hangs": sum(stop.hang for stop in stops),
+        "max_stop_seconds": max(seconds),
+        "median_stop_seconds": round(statistics.median(seconds), 3),
+        "exit_codes": sorted({stop.code for stop in stops}),
+        "orphans": sum(stop.orphans for stop in stops),
+        "files_dropped": len(dropped),
+        "rows": len(table),
+        "missing": len(missing),
+        "duplicated": len(duplicated),
+        "missing_examples": missing[:10],
+        "duplicated_examples": duplicated[:10],
         "error_rows": int((table["status"] == "error").sum()),
         "expected_error_rows": sum(1 for i in range(len(dropped)) if is_truncated(i)),
-        "seconds_to_drain_after_last_drop": drained, "restart_error": error,
-        "sigterm_exit_code": stops[-1].code, "sigterm_seconds": stops[-1].seconds,
+        "seconds_to_drain_after_last_drop": drained,
+        "restart_error": error,
+        "sigterm_exit_code": stops[-1].code,
+        "sigterm_seconds": stops[-1].seconds,
     }
     report.update(memory(samples, checked=args.restarts == 0))
-    report["passed"] = (error is None and not missing and not duplicated and len(table) == len(dropped)
-                        and report["hangs"] == 0 and report["exit_codes"] == [0] and report["orphans"] == 0
-                        and report["error_rows"] == report["expected_error_rows"] and report["memory_ok"])
+    report["passed"] = (
+        error is None
+        and not missing
+        and not duplicated
+        and len(table) == len(dropped)
+        and report["hangs"] == 0
+        and report["exit_codes"] == [0]
+        and report["orphans"] == 0
+        and report["error_rows"] == report["expected_error_rows"]
+        and report["memory_ok"]
+    )
     return report
 
 
@@ -204,10 +240,15 @@ def memory(samples: list[dict[str, Any]], *, checked: bool) -> dict[str, Any]:
     rss = [s["rss_mb"] for s in samples if s["rss_mb"] is not None]
     steady = rss[len(rss) // 5 :] or rss  # after warm-up: TensorFlow grows its pools during the first batches
     growth = round(steady[-1] - steady[0], 1) if steady else 0.0
-    return {"rss_mb_first": rss[0] if rss else None, "rss_mb_last": rss[-1] if rss else None,
-            "rss_mb_max": max(rss) if rss else None, "rss_mb_growth_after_warmup": growth,
-            "memory_checked": checked, "memory_ok": growth < MEMORY_GROWTH_LIMIT or not checked,
-            "rss_samples": samples}
+    return {
+        "rss_mb_first": rss[0] if rss else None,
+        "rss_mb_last": rss[-1] if rss else None,
+        "rss_mb_max": max(rss) if rss else None,
+        "rss_mb_growth_after_warmup": growth,
+        "memory_checked": checked,
+        "memory_ok": growth < MEMORY_GROWTH_LIMIT or not checked,
+        "rss_samples": samples,
+    }
 
 
 if __name__ == "__main__":
