@@ -62,6 +62,23 @@ def tiny_model_path(tmp_path_factory, mnist_small) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def served_model_path(tmp_path_factory, tiny_model_path) -> Path:
+    """The tiny model with its LiteRT export beside it, as `digitwatch train` leaves a model.
+
+    A service or classify subprocess then starts in a fraction of a second
+    without importing TensorFlow, as users' do; tests of the Keras path use
+    `tiny_model_path`.
+    """
+    from train.export import export_litert
+
+    folder = tmp_path_factory.mktemp("served_model")
+    for source in tiny_model_path.parent.iterdir():
+        shutil.copy2(source, folder / source.name)
+    export_litert(folder / tiny_model_path.name)
+    return folder / tiny_model_path.name
+
+
 def save_digit_png(array: np.ndarray, path: Path, *, invert: bool = True) -> Path:
     """Write an MNIST digit as a PNG, dark ink on white paper by default, as a scan looks."""
     pixels = 255 - array if invert else array

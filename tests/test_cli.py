@@ -86,10 +86,10 @@ def test_each_command_documents_its_options(command, options):
         assert option in result.output
 
 
-def test_classify_folder_prints_csv_with_relative_names(digitwatch_exe, tiny_model_path, tmp_path, digit_files):
+def test_classify_folder_prints_csv_with_relative_names(digitwatch_exe, served_model_path, tmp_path, digit_files):
     files = digit_files(20, tmp_path / "scans" / "batch1")
     (tmp_path / "scans" / "notes.txt").write_text("not an image")
-    result = run(digitwatch_exe, "classify", tmp_path / "scans", "--model", tiny_model_path)
+    result = run(digitwatch_exe, "classify", tmp_path / "scans", "--model", served_model_path)
     assert result.returncode == 0, result.stderr
     table = read_csv_text(result.stdout)
     assert list(table.columns[:5]) == ["filename", "digit", "confidence", "status", "processed_at"]
@@ -99,12 +99,12 @@ def test_classify_folder_prints_csv_with_relative_names(digitwatch_exe, tiny_mod
     assert correct >= 15
 
 
-def test_classify_appends_to_results_with_header_once(digitwatch_exe, tiny_model_path, tmp_path, digit_files):
+def test_classify_appends_to_results_with_header_once(digitwatch_exe, served_model_path, tmp_path, digit_files):
     files = digit_files(5)
     results = tmp_path / "out" / "results.csv"
     for _ in range(2):
         paths = [p for p, _ in files]
-        result = run(digitwatch_exe, "classify", *paths, "--results", results, "--model", tiny_model_path)
+        result = run(digitwatch_exe, "classify", *paths, "--results", results, "--model", served_model_path)
         assert result.returncode == 0, result.stderr
         assert "5 files classified" in result.stderr
     text = results.read_text(encoding="utf-8")
@@ -112,25 +112,25 @@ def test_classify_appends_to_results_with_header_once(digitwatch_exe, tiny_model
     assert len(pd.read_csv(results)) == 10
 
 
-def test_model_and_results_come_from_environment(digitwatch_exe, tiny_model_path, tmp_path, digit_files):
+def test_model_and_results_come_from_environment(digitwatch_exe, served_model_path, tmp_path, digit_files):
     files = digit_files(3)
     results = tmp_path / "env.csv"
     result = run(
         digitwatch_exe,
         "classify",
         files[0][0],
-        env_extra={"DIGITWATCH_MODEL": str(tiny_model_path), "DIGITWATCH_RESULTS": str(results)},
+        env_extra={"DIGITWATCH_MODEL": str(served_model_path), "DIGITWATCH_RESULTS": str(results)},
     )
     assert result.returncode == 0, result.stderr
     assert len(pd.read_csv(results)) == 1
 
 
-def test_classify_awkward_file_names(digitwatch_exe, tiny_model_path, tmp_path, mnist_small):
+def test_classify_awkward_file_names(digitwatch_exe, served_model_path, tmp_path, mnist_small):
     names = ["=cmd|calc.png", 'comma, quote " name.png', "数字 ٣.png", "-minus.png", "line\nbreak.png"]
     folder = tmp_path / "awkward"
     for i, name in enumerate(names):
         save_digit_png(mnist_small["x_test"][i], folder / name)
-    result = run(digitwatch_exe, "classify", folder, "--model", tiny_model_path)
+    result = run(digitwatch_exe, "classify", folder, "--model", served_model_path)
     assert result.returncode == 0, result.stderr
     cells = list(read_csv_text(result.stdout)["filename"])
     from watcher.results import unneutralise
@@ -149,8 +149,8 @@ def test_bad_model_file_is_a_message_not_a_traceback(digitwatch_exe, tmp_path, d
     assert "Traceback" not in result.stderr
 
 
-def test_missing_input_path(digitwatch_exe, tiny_model_path, tmp_path):
-    result = run(digitwatch_exe, "classify", tmp_path / "nowhere", "--model", tiny_model_path)
+def test_missing_input_path(digitwatch_exe, served_model_path, tmp_path):
+    result = run(digitwatch_exe, "classify", tmp_path / "nowhere", "--model", served_model_path)
     assert result.returncode == 1
     assert "no such file or folder" in result.stderr
 

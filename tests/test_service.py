@@ -211,10 +211,10 @@ def test_json_log_lines_carry_decision_fields():
 
 
 @pytest.fixture(scope="module")
-def classifier(tiny_model_path):
+def classifier(served_model_path):
     from watcher.classifier import Classifier
 
-    return Classifier(tiny_model_path)
+    return Classifier(served_model_path)
 
 
 class RunningService:

@@ -64,7 +64,7 @@ def assert_one_row_per_file(results: Path, names: list[str]) -> None:
     assert list(table.columns) == ["filename", "digit", "confidence", "status", "processed_at", "detail", "sha256"]
 
 
-def test_backlog_live_drops_and_temporary_files(digitwatch_exe, tiny_model_path, tmp_path, layout, digits):
+def test_backlog_live_drops_and_temporary_files(digitwatch_exe, served_model_path, tmp_path, layout, digits):
     inbox, results = layout
     for i in range(3):
         (inbox / f"backlog_{i}.png").write_bytes(digits(i))
@@ -87,7 +87,7 @@ def test_backlog_live_drops_and_temporary_files(digitwatch_exe, tiny_model_path,
     (inbox / "sub" / "not_recursive.png").write_bytes(digits(9))
     source = tmp_path / "elsewhere.png"
     source.write_bytes(digits(3))
-    with start(digitwatch_exe, tmp_path, inbox, results, tiny_model_path) as service:
+    with start(digitwatch_exe, tmp_path, inbox, results, served_model_path) as service:
         service.wait_ready()
         wait_for_rows(results, 3)
         shutil.copy(source, inbox / "copied.png")
@@ -117,10 +117,10 @@ def _slow_write(path: Path, data: bytes, *, chunks: int, pause: float) -> None:
             gap.wait(pause)
 
 
-def test_burst_of_2000_files(digitwatch_exe, tiny_model_path, tmp_path, layout, digits):
+def test_burst_of_2000_files(digitwatch_exe, served_model_path, tmp_path, layout, digits):
     inbox, results = layout
     names = [f"burst_{i:04d}.png" for i in range(2000)]
-    with start(digitwatch_exe, tmp_path, inbox, results, tiny_model_path) as service:
+    with start(digitwatch_exe, tmp_path, inbox, results, served_model_path) as service:
         service.wait_ready()
         for i, name in enumerate(names):
             (inbox / name).write_bytes(digits(i))
@@ -129,7 +129,7 @@ def test_burst_of_2000_files(digitwatch_exe, tiny_model_path, tmp_path, layout, 
     assert_one_row_per_file(results, names)
 
 
-def test_kill_9_mid_stream_then_restart(digitwatch_exe, tiny_model_path, tmp_path, layout, digits):
+def test_kill_9_mid_stream_then_restart(digitwatch_exe, served_model_path, tmp_path, layout, digits):
     inbox, results = layout
     names = [f"stream_{i:03d}.png" for i in range(300)]
     pause = threading.Event()
@@ -140,7 +140,7 @@ def test_kill_9_mid_stream_then_restart(digitwatch_exe, tiny_model_path, tmp_pat
             pause.wait(0.01)
 
     writer = threading.Thread(target=stream, name="stream-writer")
-    with start(digitwatch_exe, tmp_path, inbox, results, tiny_model_path, name="first") as first:
+    with start(digitwatch_exe, tmp_path, inbox, results, served_model_path, name="first") as first:
         first.wait_ready()
         writer.start()
         wait_for(lambda: len(read_rows(results)) >= 50, timeout=60, what="the first rows")
@@ -150,7 +150,7 @@ def test_kill_9_mid_stream_then_restart(digitwatch_exe, tiny_model_path, tmp_pat
     with open(results, "ab") as handle:
         handle.write(b"stream_torn.png,7,0.99")  # the torn write a kill can leave: half a row, no line end
     (inbox / names[0]).write_bytes(digits(999))  # changed content: a new row for the same name
-    with start(digitwatch_exe, tmp_path, inbox, results, tiny_model_path, name="second") as second:
+    with start(digitwatch_exe, tmp_path, inbox, results, served_model_path, name="second") as second:
         second.wait_ready()
         wait_for_rows(results, len(names) + 1, timeout=90)
         stop_cleanly(second)
@@ -182,7 +182,7 @@ HOSTILE_NAMES = [
 ]
 
 
-def test_corrupt_and_hostile_files(digitwatch_exe, tiny_model_path, tmp_path, layout, digits):
+def test_corrupt_and_hostile_files(digitwatch_exe, served_model_path, tmp_path, layout, digits):
     inbox, results = layout
     good = digits(0)
     bad = {
@@ -196,7 +196,7 @@ def test_corrupt_and_hostile_files(digitwatch_exe, tiny_model_path, tmp_path, la
     bomb_png(inbox / "bomb.png")
     for i, name in enumerate(HOSTILE_NAMES):
         (inbox / name).write_bytes(digits(i))
-    with start(digitwatch_exe, tmp_path, inbox, results, tiny_model_path) as service:
+    with start(digitwatch_exe, tmp_path, inbox, results, served_model_path) as service:
         service.wait_ready()
         (inbox / "live_truncated.png").write_bytes(good[:40])
         table = wait_for_rows(results, len(bad) + len(HOSTILE_NAMES) + 2)
@@ -213,14 +213,14 @@ def test_corrupt_and_hostile_files(digitwatch_exe, tiny_model_path, tmp_path, la
     assert '\'=HYPERLINK("x").png' in set(table["filename"]) and "'\ttab.png" in set(table["filename"])
 
 
-def test_polling_mode_recursive_and_delete(digitwatch_exe, tiny_model_path, tmp_path, layout, digits):
+def test_polling_mode_recursive_and_delete(digitwatch_exe, served_model_path, tmp_path, layout, digits):
     inbox, results = layout
     (inbox / "old").mkdir()
     (inbox / "old" / "a.png").write_bytes(digits(0))
     (inbox / ".hidden").mkdir()
     (inbox / ".hidden" / "secret.png").write_bytes(digits(1))
     with start(
-        digitwatch_exe, tmp_path, inbox, results, tiny_model_path, "--poll", 0.5, "--recursive", "--after", "delete"
+        digitwatch_exe, tmp_path, inbox, results, served_model_path, "--poll", 0.5, "--recursive", "--after", "delete"
     ) as service:
         service.wait_ready()
         wait_for_rows(results, 1)
@@ -238,7 +238,7 @@ def test_polling_mode_recursive_and_delete(digitwatch_exe, tiny_model_path, tmp_
     assert "polling every 0.5 s, recursive" in service.log()
 
 
-def test_once_with_move_from_environment_and_json_logs(digitwatch_exe, tiny_model_path, tmp_path, layout, digits):
+def test_once_with_move_from_environment_and_json_logs(digitwatch_exe, served_model_path, tmp_path, layout, digits):
     inbox, results = layout
     processed, failed = tmp_path / "done", tmp_path / "bad"
     (processed).mkdir()
@@ -249,7 +249,7 @@ def test_once_with_move_from_environment_and_json_logs(digitwatch_exe, tiny_mode
     env = {
         "DIGITWATCH_INBOX": str(inbox),
         "DIGITWATCH_RESULTS": str(results),
-        "DIGITWATCH_MODEL": str(tiny_model_path),
+        "DIGITWATCH_MODEL": str(served_model_path),
         "DIGITWATCH_AFTER": "move",
         "DIGITWATCH_PROCESSED_DIR": str(processed),
         "DIGITWATCH_FAILED_DIR": str(failed),
