@@ -217,3 +217,23 @@ def test_shipped_model_reads_all_mnist_test_digits_saved_as_png(digitwatch_exe, 
     accuracy = np.mean([predicted[name] == digit for name, digit in truth.items()])
     print(f"shipped model on 10,000 MNIST test PNGs: {accuracy:.4f}")
     assert accuracy >= 0.996
+
+
+def test_classify_reads_a_folder_by_watchs_rules_and_says_what_it_skipped(
+    digitwatch_exe, served_model_path, tmp_path, digit_files
+):
+    folder = tmp_path / "scans"
+    (path, _), (other, _) = digit_files(2, folder)
+    data = path.read_bytes()
+    for name in ("~$lock.png", "@eaDir/x.png", ".hidden/y.png", "half.png.part", "notes.txt", ".DS_Store"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    results = tmp_path / "r.csv"
+    result = run(digitwatch_exe, "classify", folder, "--results", results, "--model", served_model_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(pd.read_csv(results)["filename"]) == sorted([path.name, other.name])
+    assert "2 files classified" in result.stderr
+    assert (
+        "skipped in the folders: 2 hidden or system folder, 1 not an image name, "
+        "3 temporary, lock or ignored file" in result.stderr
+    ), result.stderr

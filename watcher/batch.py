@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import fnmatch
 import logging
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from watcher.classifier import Classifier
 from watcher.imaging import Prepared
+from watcher.inbox import link_escapes, scan, why_ignored
+from watcher.logs import decision
 from watcher.parallel import prepared_in_order
 from watcher.results import ResultRow, write_to_stdout
 from watcher.results_file import ResultsFile
@@ -26,13 +28,23 @@ class InputError(Exception):
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """Counts per status after a classify run."""
+    """Counts per status after a classify run, and how many files found in folders were skipped, by reason."""
 
     counts: dict[str, int]
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
+        """Files that got a row."""
         return sum(self.counts.values())
+
+
+@dataclass
+class FoundFiles:
+    """Files to classify, as (path, name for the CSV), and what was skipped, counted per reason."""
+
+    files: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
 
 
 def classify(
@@ -43,22 +55,20 @@ def classify(
     Files are read and normalised by `workers` processes (default: one per
     core) while this one runs the model on chunks and writes their rows.
     """
-    jobs = list(collect_files(settings.paths, settings.patterns))
-    with prepared_in_order([path for path, _ in jobs], workers=workers) as prepared:
-        classifier = classifier or Classifier(settings.model)  # loads while the workers start
-        sink = (
-            ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas)
-            if settings.results
-            else None
-        )
-        try:
+    found = collect_files(settings.paths, settings.patterns)
+    jobs = found.files
+    # Opened first: a results file that is not ours is refused before any work starts.
+    sink = ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) if settings.results else None
+    try:
+        with prepared_in_order([path for path, _ in jobs], workers=workers) as prepared:
+            classifier = classifier or Classifier(settings.model)  # loads while the workers start
             counts = _classify_chunks(jobs, prepared, classifier, sink, settings)
-        finally:
-            if sink:
-                sink.close()
+    finally:
+        if sink:
+            sink.close()
     if not jobs and not settings.results:
         write_to_stdout([], header=True)
-    return BatchSummary(counts=counts)
+    return BatchSummary(counts=counts, skipped=dict(found.skipped))
 
 
 def _classify_chunks(
@@ -88,30 +98,44 @@ def _classify_chunks(
     return counts
 
 
-def collect_files(paths: tuple[Path, ...], patterns: tuple[str, ...]) -> Iterator[tuple[Path, str]]:
-    """Yield (path, name for the CSV): files as given, folders searched recursively for images.
+def collect_files(paths: tuple[Path, ...], patterns: tuple[str, ...]) -> FoundFiles:
+    """Files named, and the files in folders named that `watch` would read (the same rules), with the rest counted.
 
-    Names found in a folder are relative to that folder, with '/' separators.
+    A file named on the command line is read whatever its name. In a folder,
+    searched recursively, hidden, temporary and lock files, names that match no
+    pattern, hidden and system folders, and links leading out of the folder are
+    skipped, and counted by reason. Names found in a folder are relative to it,
+    with '/' separators.
     """
+    found = FoundFiles()
     for given in paths:
         if given.is_file():
-            yield given, str(given)
+            found.files.append((given, str(given)))
         elif given.is_dir():
-            base = len(given.parts)
-            # Sorting on the parts tuples orders as Path does, several times faster for 10,000 files.
-            for found in sorted(given.rglob("*"), key=lambda path: path.parts):
-                relative = found.parts[base:]
-                if is_image_name(found.name, patterns) and not _hidden(relative) and found.is_file():
-                    yield found, "/".join(relative)
+            found.files.extend(_eligible_files(given, patterns, found.skipped))
         else:
             raise InputError(f"no such file or folder: {given}")
+    return found
 
 
-def is_image_name(name: str, patterns: tuple[str, ...]) -> bool:
-    """True when the file name matches one of the image patterns (case-insensitive)."""
-    lowered = name.lower()
-    return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in patterns)
-
-
-def _hidden(parts: tuple[str, ...]) -> bool:
-    return any(part.startswith(".") for part in parts)
+def _eligible_files(folder: Path, patterns: tuple[str, ...], skipped: Counter[str]) -> list[tuple[Path, str]]:
+    root = folder.resolve()
+    hidden_folders: list[Path] = []
+    eligible: list[tuple[Path, str]] = []
+    for path in scan(folder, recursive=True, skipped_folders=hidden_folders):
+        name = PurePosixPath(path.relative_to(folder).as_posix())
+        reason = why_ignored(name, patterns=patterns)
+        if reason is None and link_escapes(root, path):
+            reason = "symbolic link leading out of the folder"
+        elif reason is None and not path.is_file():
+            reason = "not a regular file"
+        if reason is None:
+            eligible.append((path, str(name)))
+        else:
+            skipped[reason.split(" (")[0]] += 1  # "temporary, lock or ignored file (matches *.part)" -> the kind
+            decision(log, logging.INFO, "ignored", str(name), "ignored %s: %s", reason)
+    for hidden in hidden_folders:  # not entered: its files are not even listed
+        skipped["hidden or system folder"] += 1
+        decision(log, logging.INFO, "ignored", hidden.name, "ignored %s/: a hidden or system folder")
+    # Sorted on the parts tuples: the order Path sorts in, several times faster for 10,000 files.
+    return sorted(eligible, key=lambda pair: pair[0].parts)

@@ -89,13 +89,16 @@ def link_escapes(inbox: Path, path: Path) -> bool:
     return False
 
 
-def scan(inbox: Path, *, recursive: bool) -> Iterator[Path]:
+def scan(inbox: Path, *, recursive: bool, skipped_folders: list[Path] | None = None) -> Iterator[Path]:
     """Yield every file path under the inbox (top level only unless recursive), sorted.
 
     Folders reached through symbolic links are never entered; hidden and
-    system folders are skipped here already, since nothing inside is ours.
+    system folders are skipped here already, since nothing inside is ours
+    (and listed in `skipped_folders` when one is given).
     """
     for root, folders, files in os.walk(inbox, followlinks=False, onerror=_log_walk_error):
+        if skipped_folders is not None and recursive:
+            skipped_folders.extend(Path(root) / f for f in folders if _skipped_folder(f))
         folders[:] = sorted(f for f in folders if recursive and not _skipped_folder(f))
         for name in sorted(files):
             yield Path(root) / name

@@ -39,6 +39,9 @@ def classify_command(
         summary = classify(settings)
     except (InputError, ModelError, ResultsError) as exc:
         raise fail(str(exc)) from exc
+    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(summary.skipped.items()))
     if results is not None:
         counts = ", ".join(f"{count} {status}" for status, count in sorted(summary.counts.items()))
         typer.echo(f"{summary.total} files classified ({counts or 'none'}); rows appended to {results}", err=True)
+    if skipped:
+        typer.echo(f"skipped in the folders: {skipped}", err=True)
