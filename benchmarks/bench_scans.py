@@ -70,7 +70,7 @@ def run_benchmark(settings: BenchSettings) -> BenchResult:
             statuses=np.array([p.status for p in predictions]),
             digits=np.array([-1 if p.digit is None else p.digit for p in predictions]),
             confidences=np.array([np.nan if p.confidence is None else p.confidence for p in predictions]),
-            tutorial=tutorial_digits(classifier.model, [sample.path for sample in samples]),
+            tutorial=tutorial_digits(keras_model(classifier.model_path), [sample.path for sample in samples]),
             reference=reference_figures(classifier, images, labels),
             header=f"{settings.digits} MNIST test digits, {settings.non_digits} non-digits, seed {settings.seed}, "
             f"model {classifier.model_path} (uncertain below {classifier.uncertain_below:.3f})",
@@ -115,6 +115,13 @@ def _write(folder: Path, stem: str, file: scan_render.Rendered) -> Path:
     path = folder / f"{stem}{file.suffix}"
     path.write_bytes(file.data)
     return path
+
+
+def keras_model(model_path: Path):
+    """The Keras model itself, for the tutorial pipeline (the product may run its LiteRT export)."""
+    from watcher.backends import import_keras_quietly
+
+    return import_keras_quietly().models.load_model(model_path.with_suffix(".keras"), compile=False)
 
 
 def tutorial_digits(model, paths: list[Path], *, batch: int = 256) -> np.ndarray:

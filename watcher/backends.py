@@ -24,6 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
+from watcher.cores import available_cores
+
 log = logging.getLogger(__name__)
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -31,7 +33,7 @@ LITERT_SUFFIX = ".tflite"
 SOURCE_KEY = "digitwatch_source_sha256"  # TFLite metadata entry: hash of the Keras file exported
 # LiteRT threads. Two beat one even while decode workers fill both cores (README,
 # "Speed"): the model's share of each chunk is done sooner, and the workers wait less.
-INFERENCE_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+INFERENCE_THREADS = min(2, available_cores())
 
 
 class ModelError(Exception):

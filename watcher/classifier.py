@@ -9,16 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from watcher import imaging
-from watcher.backends import Backend, KerasBackend, ModelError, import_keras_quietly, load_backend
+from watcher.backends import Backend, ModelError, import_keras_quietly, load_backend
 from watcher.protocol import Status
-
-if TYPE_CHECKING:
-    import keras  # ships no type information: mypy reads keras.Model as Any, the name is for people
 
 __all__ = ["Classifier", "ModelError", "Prediction", "default_model_path", "import_keras_quietly", "read_metadata"]
 
@@ -69,20 +66,6 @@ class Classifier:
         self.temperature = float(self.metadata.get("temperature", 1.0))
         self.uncertain_below = float(self.metadata.get("uncertain_below", DEFAULT_UNCERTAIN_BELOW))
         self._outputs_logits = self.metadata.get("output") == "logits"
-        self._keras_model: keras.Model | None = None  # loaded only if someone asks for `model` while LiteRT runs
-
-    @property
-    def model(self) -> keras.Model:
-        """The Keras model itself (loaded on first use when LiteRT runs it), for tools that need Keras."""
-        if isinstance(self.backend, KerasBackend):
-            return self.backend.model
-        if self._keras_model is None:
-            keras_path = self.model_path.with_suffix(".keras")
-            backend = load_backend(keras_path, prefer="keras")
-            if not isinstance(backend, KerasBackend):  # prefer="keras" on a .keras path gives nothing else
-                raise ModelError(f"{keras_path} did not load as a Keras model")
-            self._keras_model = backend.model
-        return self._keras_model
 
     def _check_metadata(self) -> None:
         """Refuse a model trained on pixels this version does not produce."""

@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 
+from watcher.cores import available_cores
 from watcher.imaging import Prepared, prepare_file
 from watcher.loading import ImageError
 
@@ -41,14 +42,6 @@ TASKS_AHEAD = 4  # tasks queued per worker: enough to never idle, few enough to 
 # numpy's OpenBLAS spreads even small matrix products over all cores; in workers that
 # already fill every core this only adds hand-offs (35% slower in measurement).
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def prepare_files(paths: Sequence[Path]) -> list[Prepared]:

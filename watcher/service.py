@@ -24,11 +24,12 @@ from pathlib import Path, PurePosixPath
 
 from watcher import observing
 from watcher.classifier import Classifier
+from watcher.cores import available_cores
 from watcher.disposal import Disposer
 from watcher.errors import ServiceError
 from watcher.inbox import check_layout, link_escapes, relative_name, scan, why_ignored
 from watcher.logs import decision
-from watcher.parallel import PreparePool, available_cores
+from watcher.parallel import PreparePool
 from watcher.processing import BatchOutcome, Job, Processor
 from watcher.protocol import ErrorKind, HintKind, Status
 from watcher.results import ResultsError, read_ledger
