@@ -120,8 +120,8 @@ def _reduce_to_working_size(pixels: np.ndarray) -> np.ndarray:
 
 
 def _find_ink(pixels: np.ndarray) -> Ink:
-    """`watcher.ink.find_ink`, imported on first use: it brings in SciPy, which takes 0.15 s to
-    import, and a process that hands all its files to decode workers never needs it."""
+    """`watcher.ink.find_ink`, imported on first use: it brings in SciPy, slow to import,
+    and a process that hands all its files to decode workers never needs it."""
     from watcher.ink import find_ink
 
     return find_ink(pixels)

@@ -40,7 +40,7 @@ MIN_PARALLEL = 200  # files: fewer are prepared in this process; starting worker
 TASK_FILES = 32  # files per task sent to a worker: amortises the hand-over, keeps the cores evenly loaded
 TASKS_AHEAD = 4  # tasks queued per worker: enough to never idle, few enough to bound memory
 # numpy's OpenBLAS spreads even small matrix products over all cores; in workers that
-# already fill every core this only adds hand-offs (35% slower in measurement).
+# already fill every core this only adds hand-offs (measured slower: see the README).
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -52,13 +52,13 @@ def prepare_files(paths: Sequence[Path]) -> list[Prepared]:
 
 
 def release_free_memory() -> None:
-    """Return the heap's free pages to the system (glibc; a no-op elsewhere), in about a millisecond.
+    """Return the heap's free pages to the system (glibc; a no-op elsewhere).
 
     glibc raises its mmap threshold once a large block is freed, so the arrays of
     later images come from the heap, which then holds on to every page it ever
-    used: without this, a service's memory grew from 144 to 540 MB over 10,000
-    scans. Trimming after every few dozen files keeps it flat at no measurable
-    cost; a fixed mmap threshold instead cost 30-40% of the decoding speed.
+    used: without this, a service's memory grows with every burst. Trimming after
+    every few dozen files keeps it flat for next to nothing, where a fixed mmap
+    threshold would slow decoding (figures in the README's Speed section).
     """
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
