@@ -1,4 +1,4 @@
-"""The watch service in-process: eligibility, stability, moves, logs, and `service.run` stopped by an event.
+"""The watch service in-process: `service.run` with a real observer on real files, stopped by an event.
 
 The subprocess tests (test_watch_cli.py) run the installed console script;
 these run the library with a real observer on real files, stopped through the
@@ -7,207 +7,17 @@ injectable stop event, so they are fast and can look inside.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 import time
-from pathlib import PurePosixPath
 
 import pytest
 
-from service_helpers import bomb_png, png_bytes, read_rows, wait_for, wait_for_rows
+from service_helpers import png_bytes, read_rows, wait_for, wait_for_rows
 from watcher import service
-from watcher.disposal import move_without_overwriting
-from watcher.errors import ServiceError
-from watcher.imaging import prepare_file
-from watcher.inbox import check_layout, why_ignored
-from watcher.logs import JsonLinesFormatter
-from watcher.results import ResultsError
-from watcher.results_file import check_results_header
-from watcher.settings import IMAGE_PATTERNS, WatchSettings
+from watcher.settings import WatchSettings
 from watcher.stability import OPEN_GRACE, StabilityTracker
-
-# --- eligibility -------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["scan.png", "SCAN.PNG", "a b, c.jpeg", "sub/deep/x.tif", "数字.webp", "=1.png"])
-def test_image_names_are_eligible(name):
-    assert why_ignored(PurePosixPath(name), patterns=IMAGE_PATTERNS) is None
-
-
-@pytest.mark.parametrize(
-    "name, reason",
-    [
-        ("scan.png.part", "temporary"),
-        ("scan.png.tmp", "temporary"),
-        ("scan.png.crdownload", "temporary"),
-        ("~$scan.png", "temporary"),
-        (".~lock.scan.png#", "temporary"),
-        ("._scan.png", "temporary"),
-        (".DS_Store", "temporary"),
-        ("Thumbs.db", "temporary"),
-        ("desktop.ini", "temporary"),
-        (".hidden.png", "hidden file"),
-        ("notes.txt", "not an image"),
-        (".git/x.png", "hidden or system folder"),
-        ("$RECYCLE.BIN/x.png", "hidden or system folder"),
-        ("@eaDir/x.png", "hidden or system folder"),
-    ],
-)
-def test_temporary_hidden_and_other_files_are_ignored_with_a_reason(name, reason):
-    assert reason in why_ignored(PurePosixPath(name), patterns=IMAGE_PATTERNS)
-
-
-def test_extra_ignore_patterns_and_custom_image_patterns():
-    assert "ignored" in why_ignored(PurePosixPath("draft_1.png"), patterns=IMAGE_PATTERNS, ignore=("draft_*",))
-    assert why_ignored(PurePosixPath("x.PNG"), patterns=("*.png",)) is None
-    assert why_ignored(PurePosixPath("x.jpg"), patterns=("*.png",)) is not None
-
-
-@pytest.mark.parametrize("outside", ["results", "processed", "failed"])
-def test_outputs_inside_the_inbox_are_refused(tmp_path, outside):
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    options = {
-        "results": dict(results=inbox / "r.csv"),
-        "processed": dict(after="move", processed_dir=inbox / "done"),
-        "failed": dict(after="move", failed_dir=inbox),
-    }[outside]
-    with pytest.raises(ServiceError, match="inside the inbox"):
-        check_layout(WatchSettings(inbox=inbox, **{"results": tmp_path / "r.csv", **options}))
-
-
-def test_missing_inbox_is_refused(tmp_path):
-    with pytest.raises(ServiceError, match="not a folder"):
-        check_layout(WatchSettings(inbox=tmp_path / "nowhere", results=tmp_path / "r.csv"))
-
-
-def test_foreign_csv_is_refused_before_anything_touches_it(tmp_path):
-    foreign = tmp_path / "sales.csv"
-    foreign.write_text("region,amount\nnorth,3\nsouth,4", encoding="utf-8")  # no final newline: would be "repaired"
-    with pytest.raises(ResultsError, match="not a digitwatch results file"):
-        check_results_header(foreign)
-    assert foreign.read_text(encoding="utf-8").endswith("south,4")
-
-
-# --- stability ---------------------------------------------------------------
-
-
-def test_fresh_file_waits_for_settle_then_is_ready(tmp_path):
-    path = tmp_path / "a.png"
-    path.write_bytes(b"x" * 10)
-    tracker = StabilityTracker(settle=0.3, closes_reported=False)
-    tracker.nominate(path, "moved", now=100.0)
-    assert tracker.take_ready(100.1, limit=10) == ([], [])  # an event 0.1 s ago
-    assert tracker.take_ready(100.4, limit=10)[0] == []  # first look at size and times
-    ready, _ = tracker.take_ready(100.8, limit=10)
-    assert [c.path for c in ready] == [path] and len(tracker) == 0
-
-
-def test_growing_file_is_not_ready(tmp_path):
-    path = tmp_path / "a.png"
-    path.write_bytes(b"x")
-    tracker = StabilityTracker(settle=0.2, closes_reported=False)
-    tracker.nominate(path, "scan", now=10.0)
-    for step in range(1, 6):
-        with open(path, "ab") as handle:
-            handle.write(b"more")
-        assert tracker.take_ready(10.0 + step, limit=10)[0] == []
-
-
-def test_old_backlog_file_is_ready_at_once(tmp_path):
-    path = tmp_path / "old.png"
-    path.write_bytes(b"x")
-    wait_for(lambda: time.time() - path.stat().st_ctime > 0.2, timeout=5, what="the file to age")
-    tracker = StabilityTracker(settle=0.2, closes_reported=False)
-    tracker.nominate(path, "scan", now=5.0)
-    assert [c.path for c in tracker.take_ready(5.0, limit=10)[0]] == [path]  # no second look needed
-
-
-def test_file_open_for_writing_waits_for_its_close_event(tmp_path):
-    path = tmp_path / "a.png"
-    path.write_bytes(b"x")
-    tracker = StabilityTracker(settle=0.1, closes_reported=True)
-    tracker.nominate(path, "created", now=0.9)
-    tracker.nominate(path, "modified", now=1.0)
-    tracker.take_ready(1.2, limit=10)
-    assert tracker.take_ready(3.0, limit=10)[0] == []  # quiet, but its writer has not closed it
-    tracker.nominate(path, "closed", now=3.0)
-    assert len(tracker.take_ready(3.0, limit=10)[0]) == 1  # closed by its writer: no settle wait
-
-
-def test_file_written_again_after_its_close_waits_for_settle(tmp_path):
-    path = tmp_path / "a.png"
-    path.write_bytes(b"x")
-    tracker = StabilityTracker(settle=0.1, closes_reported=True)
-    tracker.nominate(path, "closed", now=1.0)
-    tracker.nominate(path, "modified", now=1.01)
-    tracker.nominate(path, "closed", now=1.02)
-    tracker.nominate(path, "created", now=1.03)  # e.g. replaced by a rename: no close follows
-    assert tracker.take_ready(1.05, limit=10)[0] == []  # the last event was no close: settle applies
-    tracker.take_ready(1.2, limit=10)
-    assert len(tracker.take_ready(1.4, limit=10)[0]) == 1
-
-
-def test_lost_close_event_is_covered_by_the_grace_period(tmp_path):
-    path = tmp_path / "a.png"
-    path.write_bytes(b"x")
-    tracker = StabilityTracker(settle=0.1, closes_reported=True)
-    tracker.nominate(path, "modified", now=1.0)
-    tracker.take_ready(1.2, limit=10)
-    assert tracker.take_ready(1.0 + OPEN_GRACE - 0.1, limit=10)[0] == []
-    assert len(tracker.take_ready(1.0 + OPEN_GRACE + 0.1, limit=10)[0]) == 1
-
-
-def test_vanished_file_is_reported_and_dropped(tmp_path):
-    tracker = StabilityTracker(settle=0.0, closes_reported=False)
-    tracker.nominate(tmp_path / "gone.png", "created", now=1.0)
-    assert tracker.take_ready(2.0, limit=10) == ([], [tmp_path / "gone.png"])
-    assert len(tracker) == 0
-
-
-# --- moves, bombs, logs ------------------------------------------------------
-
-
-def test_move_never_overwrites(tmp_path):
-    (tmp_path / "done").mkdir()
-    (tmp_path / "done" / "x.png").write_bytes(b"old")
-    (tmp_path / "done" / "x (1).png").write_bytes(b"older")
-    source = tmp_path / "x.png"
-    source.write_bytes(b"new")
-    target = move_without_overwriting(source, tmp_path / "done" / "x.png")
-    assert target.name == "x (2).png" and target.read_bytes() == b"new" and not source.exists()
-    assert (tmp_path / "done" / "x.png").read_bytes() == b"old"
-
-
-def test_move_interrupted_after_link_finishes_without_a_copy(tmp_path):
-    source = tmp_path / "x.png"
-    source.write_bytes(b"data")
-    (tmp_path / "done").mkdir()
-    os.link(source, tmp_path / "done" / "x.png")  # a crash came between link and unlink
-    target = move_without_overwriting(source, tmp_path / "done" / "x.png")
-    assert target.name == "x.png" and not source.exists() and len(list((tmp_path / "done").iterdir())) == 1
-
-
-def test_900_megapixel_bomb_is_refused_quickly(tmp_path):
-    bomb = bomb_png(tmp_path / "bomb.png")
-    assert bomb.stat().st_size < 1_000_000
-    started = time.monotonic()
-    prepared = prepare_file(bomb)
-    assert time.monotonic() - started < 1.0
-    assert prepared.digit is None and "too large" in prepared.error.reason
-
-
-def test_json_log_lines_carry_decision_fields():
-    record = logging.LogRecord("watcher.service", logging.INFO, __file__, 1, "queued %s", ("a.png",), None)
-    record.decision, record.file = "queued", "a.png"
-    entry = json.loads(JsonLinesFormatter().format(record))
-    assert entry["message"] == "queued a.png" and entry["decision"] == "queued" and entry["file"] == "a.png"
-    assert entry["level"] == "INFO" and entry["time"].endswith("+00:00")
-
-
-# --- the service in-process --------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -296,21 +106,6 @@ def deaf_observer(monkeypatch):
 
     for hook in ("on_created", "on_moved", "on_modified", "on_closed"):
         monkeypatch.setattr(HintHandler, hook, lambda self, event: None)
-
-
-def test_overflow_report_triggers_a_rescan(tmp_path, classifier, mnist_small, deaf_observer):
-    inbox, results = tmp_path / "inbox", tmp_path / "r.csv"
-    inbox.mkdir()
-    settings = WatchSettings(inbox=inbox, results=results, settle_seconds=0.0, rescan_interval_seconds=3600)
-    (inbox / "backlog.png").write_bytes(png_bytes(mnist_small["x_test"][1]))
-    with RunningService(settings, classifier):
-        wait_for_rows(results, 1)  # the backlog scan is over
-        (inbox / "unseen.png").write_bytes(png_bytes(mnist_small["x_test"][0]))
-        threading.Event().wait(0.5)  # a negative check: give a wrongly working service time to act
-        assert len(read_rows(results)) == 1
-        overflow_log = logging.getLogger("watchdog.observers.inotify_c")
-        overflow_log.warning("Inotify queue overflowed; filesystem events were lost")
-        assert list(wait_for_rows(results, 2)["filename"]) == ["backlog.png", "unseen.png"]
 
 
 def test_periodic_rescan_finds_files_events_missed(tmp_path, classifier, mnist_small, deaf_observer):
