@@ -42,11 +42,3 @@ def fail(message: str, *, code: int = 1) -> typer.Exit:
     """Print an error for a person on stderr and return the Exit to raise."""
     typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=code)
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """Plain log lines on stderr, so stdout stays clean CSV (the one setup in watcher.logs)."""
-    from watcher.logs import configure_logging as configure
-    from watcher.protocol import LogLevel
-
-    configure(LogLevel(level.upper()))

@@ -9,9 +9,13 @@ import typer
 
 from watcher.batch import InputError, classify
 from watcher.classifier import ModelError
-from watcher.commands import ModelOption, NeutraliseOption, configure_logging, fail
+from watcher.commands import ModelOption, NeutraliseOption, fail
+from watcher.logs import configure_logging
+from watcher.protocol import LogLevel
 from watcher.results import ResultsError
 from watcher.settings import ClassifySettings
+
+DEFAULTS = ClassifySettings(paths=())  # the one source of the defaults below
 
 
 def classify_command(
@@ -26,12 +30,12 @@ def classify_command(
             envvar="DIGITWATCH_RESULTS",
             dir_okay=False,
         ),
-    ] = None,
-    model: ModelOption = None,
-    neutralise_formulas: NeutraliseOption = True,
+    ] = DEFAULTS.results,
+    model: ModelOption = DEFAULTS.model,
+    neutralise_formulas: NeutraliseOption = DEFAULTS.neutralise_formulas,
 ) -> None:
     """Classify image files and folders once; one CSV row per file."""
-    configure_logging("WARNING" if results is None else "INFO")
+    configure_logging(LogLevel.WARNING if results is None else LogLevel.INFO)  # stdout may be the CSV
     settings = ClassifySettings(
         paths=tuple(paths), results=results, model=model, neutralise_formulas=neutralise_formulas
     )

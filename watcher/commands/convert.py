@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from watcher.commands import configure_logging, fail
+from watcher.commands import fail
+from watcher.logs import configure_logging
 
 
 def convert_command(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from watcher.classifier import ModelError
-from watcher.commands import DataOption, ModelOption, configure_logging, fail
+from watcher.commands import DataOption, ModelOption, fail
+from watcher.logs import configure_logging
 
 
 def evaluate_command(

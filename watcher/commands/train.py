@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from watcher.commands import DataOption, configure_logging, fail
+from watcher.commands import DataOption, fail
+from watcher.logs import configure_logging
 
 DEFAULT_OUTPUT = Path("models") / "digitwatch.keras"
 # The recipe's defaults, as train.DEFAULT_EPOCHS and train.DEFAULT_NEGATIVES (a test keeps them equal):
