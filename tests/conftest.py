@@ -119,20 +119,36 @@ LEAK_WAIT = 5.0  # seconds a thread or process may take to finish after its test
 
 @pytest.fixture(autouse=True)
 def nothing_left_running():
-    """Fail a test that leaves a thread (daemon threads too) or a process running."""
+    """Fail a test that leaves a thread (daemon threads too), a process or a socket behind."""
     threads_before = set(threading.enumerate())
     processes_before = _descendants_of_this_process()
+    sockets_before = _open_sockets()
     yield
     deadline = time.monotonic() + LEAK_WAIT
     pause = threading.Event()
     while True:
         threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
         processes = _descendants_of_this_process() - processes_before
-        if not (threads or processes) or time.monotonic() > deadline:
+        sockets = _open_sockets() - sockets_before
+        if not (threads or processes or sockets) or time.monotonic() > deadline:
             break
-        pause.wait(0.1)
+        pause.wait(0.05)
     assert not threads, f"threads left running: {threads}"
     assert not processes, f"processes left running: {[_command(pid) for pid in processes]}"
+    assert not sockets, f"sockets left open: {sockets}"
+
+
+def _open_sockets() -> set[str]:
+    """This process's open sockets ("socket:[inode]"), where /proc says (Linux)."""
+    found = set()
+    for entry in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(entry)
+        except OSError:
+            continue  # the descriptor that listed the folder, closed meanwhile
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
 
 
 def _descendants_of_this_process() -> set[int]:

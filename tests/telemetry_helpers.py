@@ -4,49 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from watcher.heartbeat import Heartbeat, status_path_for, write_heartbeat
 from watcher.protocol import ServiceState
-
-LEAK_WAIT = 2.0  # seconds a just-finished request thread may take to end
-
-
-def open_sockets() -> set[str]:
-    """This process's open sockets ("socket:[inode]"), where /proc says (Linux)."""
-    folder = Path("/proc/self/fd")
-    found = set()
-    for entry in folder.iterdir() if folder.is_dir() else ():
-        try:
-            target = os.readlink(entry)
-        except OSError:
-            continue  # the descriptor listing the folder itself, closed meanwhile
-        if target.startswith("socket:"):
-            found.add(target)
-    return found
-
-
-@contextmanager
-def nothing_left_running() -> Iterator[None]:
-    """Fail when the body leaves a thread (daemon ones too) or a socket behind."""
-    threads, sockets = set(threading.enumerate()), open_sockets()
-    yield
-    deadline = time.monotonic() + LEAK_WAIT
-    pause = threading.Event()
-    while True:
-        leaked_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
-        leaked_sockets = open_sockets() - sockets
-        if not (leaked_threads or leaked_sockets) or time.monotonic() > deadline:
-            break
-        pause.wait(0.01)
-    assert not leaked_threads, f"threads left running: {leaked_threads}"
-    assert not leaked_sockets, f"sockets left open: {leaked_sockets}"
 
 
 class NotifyReceiver:

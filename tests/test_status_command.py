@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from telemetry_helpers import nothing_left_running, seconds_ago, write_status
+from telemetry_helpers import seconds_ago, write_status
 from watcher.cli import app
 from watcher.protocol import ServiceState
 from watcher.status import Health, StatusError, check_status, pid_alive
@@ -22,10 +22,9 @@ TIMEOUT = 60  # seconds for one run of the console script (it imports no model: 
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No DIGITWATCH_RESULTS from the caller's shell; nothing left running afterwards."""
+    """No DIGITWATCH_RESULTS from the caller's shell."""
     monkeypatch.delenv("DIGITWATCH_RESULTS", raising=False)
-    with nothing_left_running():
-        yield
+    yield  # conftest's autouse fixture checks that nothing is left running
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from telemetry_helpers import NotifyReceiver, heartbeat, nothing_left_running
+from telemetry_helpers import NotifyReceiver, heartbeat
 from watcher import sdnotify
 from watcher.heartbeat import StatusError, read_heartbeat, status_path_for, write_heartbeat
 from watcher.protocol import ErrorKind, ServiceState
@@ -30,11 +30,10 @@ SYSTEMD_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No systemd variables from whatever runs the tests; nothing left running afterwards."""
+    """No systemd variables from whatever runs the tests."""
     for name in SYSTEMD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    with nothing_left_running():
-        yield
+    yield  # conftest's autouse fixture checks that nothing is left running
 
 
 @pytest.fixture
