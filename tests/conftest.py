@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +39,44 @@ def full_mnist_path() -> Path:
     return FULL_MNIST
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the slow tests first: with one worker per core they then overlap the many short ones,
+    instead of leaving one worker busy at the end (longest jobs first)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@contextmanager
+def built_once(tmp_path_factory, testrun_uid: str, name: str) -> Iterator[tuple[Path, bool]]:
+    """A folder shared by this run's test workers, and whether this worker must build what goes in it.
+
+    Test workers (pytest-xdist) are separate processes: the first to arrive
+    builds under an exclusive lock, the others wait and reuse it. The folder
+    carries the run's id, so nothing leaks from one run into the next.
+    """
+    shared = tmp_path_factory.getbasetemp().parent / f"shared-{testrun_uid}"
+    shared.mkdir(exist_ok=True)
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        folder = shared / name
+        done = folder / ".done"
+        yield folder, not done.exists()
+        folder.mkdir(exist_ok=True)
+        done.touch()
+
+
 @pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory, mnist_small) -> Path:
-    """A real but tiny Keras model (one dense layer on flattened digits), trained for seconds.
+def tiny_model_path(tmp_path_factory, testrun_uid, mnist_small) -> Path:
+    """A real but tiny Keras model (one dense layer on flattened digits), trained for seconds, once per run.
 
     Good for plumbing: it loads, predicts and is mostly right; it is not the shipped model.
     """
+    with built_once(tmp_path_factory, testrun_uid, "tiny_model") as (folder, build):
+        if build:
+            _train_tiny_model(folder, mnist_small)
+    return folder / "tiny.keras"
+
+
+def _train_tiny_model(folder: Path, mnist_small: dict[str, np.ndarray]) -> None:
     import keras
 
     from train.data import normalise_digits
@@ -54,29 +89,29 @@ def tiny_model_path(tmp_path_factory, mnist_small) -> Path:
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     model.fit(x, mnist_small["y_train"], epochs=8, batch_size=64, verbose=0)
-    folder = tmp_path_factory.mktemp("tiny_model")
-    path = folder / "tiny.keras"
-    model.save(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "tiny.keras")
     meta = {"output": "logits", "temperature": 1.0, "uncertain_below": 0.3, "normalisation_version": 1}
     (folder / "tiny.meta.json").write_text(json.dumps(meta))
-    return path
 
 
 @pytest.fixture(scope="session")
-def served_model_path(tmp_path_factory, tiny_model_path) -> Path:
+def served_model_path(tmp_path_factory, testrun_uid, tiny_model_path) -> Path:
     """The tiny model with its LiteRT export beside it, as `digitwatch train` leaves a model.
 
     A service or classify subprocess then starts in a fraction of a second
     without importing TensorFlow, as users' do; tests of the Keras path use
     `tiny_model_path`.
     """
-    from train.export import export_litert
+    with built_once(tmp_path_factory, testrun_uid, "served_model") as (folder, build):
+        if build:
+            from train.export import export_litert
 
-    folder = tmp_path_factory.mktemp("served_model")
-    for source in tiny_model_path.parent.iterdir():
-        shutil.copy2(source, folder / source.name)
-    export_litert(folder / tiny_model_path.name)
-    return folder / tiny_model_path.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in ("tiny.keras", "tiny.meta.json"):
+                shutil.copy2(tiny_model_path.parent / name, folder / name)
+            export_litert(folder / "tiny.keras")
+    return folder / "tiny.keras"
 
 
 def save_digit_png(array: np.ndarray, path: Path, *, invert: bool = True) -> Path:

@@ -155,6 +155,7 @@ def test_missing_input_path(digitwatch_exe, served_model_path, tmp_path):
     assert "no such file or folder" in result.stderr
 
 
+@pytest.mark.slow
 def test_train_one_epoch_writes_every_artifact(digitwatch_exe, tmp_path):
     output = tmp_path / "models" / "small.keras"
     result = run(digitwatch_exe, "train", "--data", SMALL_MNIST, "--epochs", "1", "--output", output, "--seed", "3")

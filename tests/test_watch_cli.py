@@ -117,6 +117,7 @@ def _slow_write(path: Path, data: bytes, *, chunks: int, pause: float) -> None:
             gap.wait(pause)
 
 
+@pytest.mark.slow
 def test_burst_of_2000_files(digitwatch_exe, served_model_path, tmp_path, layout, digits):
     inbox, results = layout
     names = [f"burst_{i:04d}.png" for i in range(2000)]

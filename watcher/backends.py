@@ -29,6 +29,7 @@ from watcher.cores import available_cores
 log = logging.getLogger(__name__)
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+ZIP_SIGNATURE = b"PK\x03\x04"  # how every .keras file (a zip archive) starts
 LITERT_SUFFIX = ".tflite"
 SOURCE_KEY = "digitwatch_source_sha256"  # TFLite metadata entry: hash of the Keras file exported
 # LiteRT threads. Two beat one even while decode workers fill both cores (README,
@@ -75,7 +76,21 @@ def load_backend(model_path: Path, *, prefer: str = "auto", threads: int = INFER
                 log.warning("%s; using the Keras model instead", exc)
         elif prefer == "litert":
             raise ModelError(f"{model_path} has no matching {LITERT_SUFFIX}; run: digitwatch convert {model_path}")
+    _check_keras_archive(model_path)
     return KerasBackend(model_path)
+
+
+def _check_keras_archive(model_path: Path) -> None:
+    """Refuse a .keras file that is no zip archive before importing TensorFlow (seconds) to find out."""
+    if model_path.suffix.lower() != ".keras":
+        return
+    try:
+        with open(model_path, "rb") as handle:
+            head = handle.read(len(ZIP_SIGNATURE))
+    except OSError as exc:
+        raise ModelError(f"cannot read {model_path}: {exc.strerror or exc}") from exc
+    if head != ZIP_SIGNATURE:
+        raise ModelError(f"{model_path} is not a usable Keras model: a .keras file is a zip archive, and this is not")
 
 
 def litert_twin(model_path: Path) -> Path | None:
