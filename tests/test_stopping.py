@@ -77,7 +77,7 @@ def test_repeated_signals_while_stopping_are_harmless(tmp_path):
     process, _inbox, log = _slow_log_service(tmp_path)
     try:
         wait_for(lambda: "ready:" in log.read_text(), timeout=90, what="the service to be ready")
-        threading.Event().wait(1.5)
+        threading.Event().wait(0.5)
         for _ in range(5):  # an impatient operator
             process.send_signal(signal.SIGTERM)
             threading.Event().wait(0.01)
@@ -100,7 +100,7 @@ def test_stop_under_load_after_running_a_while_then_restart(digitwatch_exe, tmp_
             digitwatch_exe, tmp_path / f"log{cycle}.txt", "--inbox", inbox, "--results", results, "--settle", "0.05"
         ) as service:
             service.wait_ready()
-            deadline = time.monotonic() + 2.5
+            deadline = time.monotonic() + 2.0
             while time.monotonic() < deadline:  # a steady trickle, 25 files a second
                 name = f"c{cycle}_{len(dropped):04d}.png"
                 (inbox / name).write_bytes(png_bytes(mnist_small["x_test"][len(dropped) % 1000]))
