@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -113,3 +114,45 @@ def test_rotation_by_rename_delete_and_truncate_starts_a_new_file_with_header(tm
     assert list(pd.read_csv(tmp_path / "r.csv.1")["filename"]) == ["a.png"]
     assert list(pd.read_csv(path)["filename"]) == ["d.png"]
     assert caplog.text.count("rotation?") == 3
+
+
+def test_rotation_onto_a_file_that_is_not_ours_is_refused_untouched(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultsFile(path) as results:
+        results.append(rows("a.png"))
+        path.rename(tmp_path / "r.csv.1")
+        path.write_bytes(b"name,amount\nalice,10\n")  # someone else's file now stands at the path
+        with pytest.raises(ResultsError, match="not a digitwatch results file"):
+            results.append(rows("b.png"))
+    assert path.read_bytes() == b"name,amount\nalice,10\n"
+
+
+def test_a_path_that_is_not_a_regular_file_is_refused(tmp_path):
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)  # opening a pipe for writing would block until a reader came
+    with pytest.raises(ResultsError, match="not a regular file"):
+        ResultsFile(fifo)
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_file(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultsFile(path) as first:
+        first.append(rows("a.png"))
+        child = subprocess.run(
+            [sys.executable, "-c", SECOND_WRITER, str(path)], capture_output=True, text=True, timeout=60
+        )
+        assert "being written by another digitwatch process" in child.stdout, child.stdout + child.stderr
+        first.append(rows("b.png"))
+    assert list(pd.read_csv(path)["filename"]) == ["a.png", "b.png"]
+
+
+SECOND_WRITER = """
+import sys
+from pathlib import Path
+from watcher.results import ResultsError
+from watcher.results_file import ResultsFile
+try:
+    ResultsFile(Path(sys.argv[1]))
+except ResultsError as exc:
+    print(exc)
+"""

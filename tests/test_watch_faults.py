@@ -289,3 +289,14 @@ def test_an_unreadable_file_gets_an_error_row_then_a_real_row_once_readable(digi
             process.wait()
     rows = table[table["filename"] == "locked.png"]
     assert list(rows["status"]) == ["error", "ok"] and len(rows.iloc[1]["sha256"]) == 64
+
+
+def test_a_name_that_is_not_utf8_is_ignored_and_the_rest_is_read(digitwatch_exe, tmp_path, layout, digit):
+    inbox, results = layout
+    (inbox / "plain.png").write_bytes(digit(0))
+    with open(os.path.join(os.fsencode(inbox), b"caf\xe9.png"), "wb") as latin1:  # a Latin-1 name
+        latin1.write(digit(1))
+    with ServiceProcess(digitwatch_exe, tmp_path / "u.log", "--inbox", inbox, "--results", results, "--once") as svc:
+        assert svc.wait_exit() == 0, svc.log()
+    assert list(read_rows(results)["filename"]) == ["plain.png"]
+    assert "its name is not valid UTF-8" in svc.log()

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 from watcher.classifier import Classifier
 from watcher.imaging import Prepared
-from watcher.inbox import link_escapes, scan, why_ignored
+from watcher.inbox import is_utf8, link_escapes, scan, why_ignored
 from watcher.logs import decision
 from watcher.parallel import prepared_in_order
 from watcher.results import ResultRow, write_to_stdout
@@ -110,6 +110,8 @@ def collect_files(paths: tuple[Path, ...], patterns: tuple[str, ...]) -> FoundFi
     found = FoundFiles()
     for given in paths:
         if given.is_file():
+            if not is_utf8(str(given)):
+                raise InputError(f"{given!r}: its name is not valid UTF-8, so it cannot go into the CSV; rename it")
             found.files.append((given, str(given)))
         elif given.is_dir():
             found.files.extend(_eligible_files(given, patterns, found.skipped))

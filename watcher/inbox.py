@@ -58,6 +58,8 @@ SYSTEM_FOLDERS = frozenset(
 
 def why_ignored(relative: PurePosixPath, *, patterns: tuple[str, ...], ignore: tuple[str, ...] = ()) -> str | None:
     """Why a path relative to the inbox is not ours to read, or None when it is eligible."""
+    if not is_utf8(str(relative)):
+        return "its name is not valid UTF-8, so it cannot go into the CSV (rename the file)"
     for folder in relative.parts[:-1]:
         if folder.startswith(".") or folder.lower() in SYSTEM_FOLDERS:
             return f"inside a hidden or system folder ({folder})"
@@ -70,6 +72,15 @@ def why_ignored(relative: PurePosixPath, *, patterns: tuple[str, ...], ignore: t
     if not any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns):
         return "not an image name (see --patterns)"
     return None
+
+
+def is_utf8(name: str) -> bool:
+    """False for a name whose bytes are not UTF-8 (Python keeps them as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def relative_name(inbox: Path, path: Path) -> PurePosixPath | None:

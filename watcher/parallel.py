@@ -140,6 +140,7 @@ class PreparePool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        self.broken = False  # the next task starts fresh workers
 
     def stop_if_idle(self, idle_seconds: float) -> None:
         """Stop the workers when no task was handed out for `idle_seconds`; they restart on demand."""

@@ -12,6 +12,7 @@ rules guards the user's data:
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import logging
 import os
@@ -37,6 +38,8 @@ def check_results_header(path: Path) -> None:
     A header cut short by a crash on the very first write is accepted: the
     repair on open cuts it and a whole header is written again.
     """
+    if path.exists() and not path.is_file():  # a pipe would block the open, a folder cannot be appended to
+        raise ResultsError(f"{path} is not a regular file; pass a file path as --results")
     if not path.is_file() or path.stat().st_size == 0:
         return
     try:
@@ -89,6 +92,19 @@ def repair_torn_row(path: Path) -> Path | None:
     return side
 
 
+def _lock(fd: int, path: Path) -> None:
+    """Take the file for this process alone, or raise ResultsError when another process has it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        raise ResultsError(
+            f"{path} is being written by another digitwatch process (a running service, or a classify "
+            "writing to it); wait for it to finish, or pass another --results"
+        ) from exc
+    except OSError:  # a file system without locks (some network shares): go on without one
+        log.debug("cannot lock %s; going on without a lock", path, exc_info=True)
+
+
 def _write_durably(path: Path, data: bytes) -> None:
     try:
         with open(path, "xb") as handle:
@@ -127,7 +143,8 @@ class ResultsFile:
     def __init__(self, path: Path, *, neutralise_formulas: bool = True) -> None:
         self.path = path
         self.neutralise_formulas = neutralise_formulas
-        repair_torn_row(path)  # checks first that the file is ours
+        self._fd = -1
+        check_results_header(path)  # before anything is created or opened
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -135,13 +152,26 @@ class ResultsFile:
         self._fd = self._open()
 
     def _open(self) -> int:
-        """Open (or create) the file for appending; a new or empty file gets the header first."""
+        """Open (or create) the file, lock it as ours alone, check and repair it, give a new one its header.
+
+        The lock keeps a second writer (another service, `classify --results`)
+        from appending between our size check and a rollback, or from seeing
+        our append in progress as a torn row.
+        """
+        check_results_header(self.path)
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as exc:
             raise ResultsError(f"cannot open {self.path} for appending: {exc.strerror or exc}") from exc
-        if os.fstat(fd).st_size == 0:
-            self._write_to(fd, format_rows([], header=True).encode("utf-8"))
+        try:
+            _lock(fd, self.path)
+            check_results_header(self.path)  # what we opened may have been put there since the first check
+            repair_torn_row(self.path)
+            if os.fstat(fd).st_size == 0:
+                self._write_to(fd, format_rows([], header=True).encode("utf-8"))
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
 
     def append(self, rows: list[ResultRow]) -> None:
@@ -157,16 +187,24 @@ class ResultsFile:
         self._write_to(self._fd, text.encode("utf-8"))
 
     def _follow_rotation(self) -> None:
-        """Reopen at the configured path when the open file was renamed, deleted or emptied."""
+        """Reopen at the configured path when the open file was renamed, deleted or emptied.
+
+        A file someone put at the path meanwhile is checked like any other: one
+        that is not ours is refused (ResultsError), never appended to.
+        """
         try:
-            on_disk = os.stat(self.path)
-        except FileNotFoundError:
-            on_disk = None
-        held = os.fstat(self._fd)
+            try:
+                on_disk: os.stat_result | None = os.stat(self.path)
+            except FileNotFoundError:
+                on_disk = None
+            held = os.fstat(self._fd)
+        except OSError as exc:  # a share gone stale, a folder made unreadable
+            raise ResultsError(f"cannot check {self.path}: {exc.strerror or exc}") from exc
         if on_disk is not None and (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino) and held.st_size > 0:
             return
         how = "was emptied" if on_disk is not None and held.st_size == 0 else "was renamed or deleted"
-        os.close(self._fd)
+        old, self._fd = self._fd, -1
+        os.close(old)
         self._fd = self._open()
         log.warning(
             "results file %s %s (rotation?); writing further rows to a new file there, header first",

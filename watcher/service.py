@@ -295,8 +295,10 @@ class Service:
         """Offer every file in the inbox: the backlog at start, then whatever events missed."""
         present: set[str] = set()
         for count, path in enumerate(scan(self.inbox, recursive=self.settings.recursive)):
-            if count % 1000 == 0 and self.stop.is_set():
-                return
+            if count % 1000 == 0:
+                if self.stop.is_set():
+                    return
+                self.telemetry.tick(queue_depth=self._queue_depth(), counts=asdict(self.counts))  # a long scan
             present.add(str(relative_name(self.inbox, path)))
             self._offer(path, HintKind.SCAN)
         if not self.settings.recursive:

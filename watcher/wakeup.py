@@ -80,8 +80,9 @@ class HintQueue:
         self._doorbell.ring()
 
     def drain(self) -> Iterator[Hint]:
-        """Every hint queued now, without waiting."""
-        while True:
+        """The hints queued now, without waiting; not those that arrive meanwhile, so a flood of
+        events cannot keep the loop from its other work (stopping, the watchdog)."""
+        for _ in range(self._queue.qsize()):
             try:
                 yield self._queue.get_nowait()  # never a timed get: see the module docstring
             except queue.Empty:
