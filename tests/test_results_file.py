@@ -62,7 +62,7 @@ def test_a_long_tail_that_is_not_a_row_is_refused(tmp_path):
         results.append(rows("a.png"))
     garbage = path.read_bytes() + b"x" * 70_000  # far longer than any row: not a torn row of ours
     path.write_bytes(garbage)
-    with pytest.raises(ResultsError, match="not whole digitwatch rows"):
+    with pytest.raises(ResultsError, match="does not end in whole digitwatch rows"):
         repair_torn_row(path)
     assert path.read_bytes() == garbage
 

@@ -146,7 +146,7 @@ def check_layout(settings: WatchSettings) -> None:
         "--summary-interval": (settings.summary_interval_seconds, 1e-3),
     }
     if settings.poll_seconds is not None:
-        durations["--poll"] = (settings.poll_seconds, 1e-3)
+        durations["--poll"] = (settings.poll_seconds, 0.1)
     for option, (seconds, least) in durations.items():
         if not (math.isfinite(seconds) and least <= seconds <= MAX_SECONDS):
             raise ServiceError(f"{option} must be a number of seconds from {least:g} to {MAX_SECONDS:g}, not {seconds}")

@@ -71,12 +71,12 @@ def repair_torn_row(path: Path) -> Path | None:
     keep = _complete_prefix_length(data)
     if keep == len(data):
         return None
-    torn = data[keep:]
-    if len(torn) > MAX_TORN_BYTES:
+    if keep < 0:
         raise ResultsError(
-            f"{path} ends in {len(torn):,} bytes that are not whole digitwatch rows; it was left "
+            f"{path} does not end in whole digitwatch rows within its last {MAX_TORN_BYTES // 1024} KiB; it was left "
             "untouched: move it aside or pass another --results"
         )
+    torn = data[keep:]
     side = path.with_name(f"{path.name}.torn-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
     _write_durably(side, torn)
     with open(path, "r+b") as handle:
@@ -118,13 +118,15 @@ def _write_durably(path: Path, data: bytes) -> None:
 
 
 def _complete_prefix_length(data: bytes) -> int:
-    """Length of the longest prefix that ends a line and parses into whole rows."""
+    """Length of the longest prefix that ends a line and parses into whole rows, looking back at most
+    MAX_TORN_BYTES (a torn row is one row: anything longer is no crash of ours); -1 when there is none."""
     end = len(data)
-    while end > 0:
+    floor = max(0, len(data) - MAX_TORN_BYTES)
+    while end >= floor and end > 0:
         if data[end - 1 : end] == b"\n" and _parses_whole(data[:end]):
             return end
         end = data.rfind(b"\n", 0, end - 1) + 1 if end > 1 else 0
-    return 0
+    return 0 if floor == 0 else -1
 
 
 def _parses_whole(data: bytes) -> bool:

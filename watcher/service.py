@@ -191,7 +191,7 @@ class Service:
             name = str(relative_name(self.inbox, path))
             decision(log, logging.INFO, "vanished", name, "%s vanished before it could be read; no row")
         self.busy = len(ready) == BATCH_LIMIT  # more may be ready: do not wait for hints next turn
-        if ready:
+        if ready and not self.stop.is_set():  # taken but not read: found again at the next start
             self._process([Job(candidate=c, name=self._name_of(c.path)) for c in ready])
         elif self.pool is not None:
             self.pool.stop_if_idle(WORKERS_IDLE)
