@@ -53,7 +53,10 @@ def built_once(tmp_path_factory, testrun_uid: str, name: str) -> Iterator[tuple[
     builds under an exclusive lock, the others wait and reuse it. The folder
     carries the run's id, so nothing leaks from one run into the next.
     """
-    shared = tmp_path_factory.getbasetemp().parent / f"shared-{testrun_uid}"
+    base = tmp_path_factory.getbasetemp()
+    # A worker's base is popen-gwN inside the run's folder; without workers the base is the run's folder.
+    # Either way the shared folder lies inside the run's folder, which pytest cleans up with it.
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / f"shared-{testrun_uid}"
     shared.mkdir(exist_ok=True)
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
