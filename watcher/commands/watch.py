@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing.util
 import os
 import sys
 from pathlib import Path
@@ -242,15 +243,21 @@ def watch_command(
 
 
 def _exit_without_teardown() -> None:
-    """Exit 0 now, skipping the interpreter's teardown of TensorFlow.
+    """Exit 0 now, skipping the interpreter's teardown of TensorFlow, when a Keras model loaded it.
 
     That teardown does nothing useful (every row is already fsynced) and takes
     seconds on a busy machine, which would break the promise to exit within
-    2 s of SIGTERM. Only the installed console script does this; a caller
-    running the app in-process (tests, CliRunner) returns normally.
+    2 s of SIGTERM. Without TensorFlow (the shipped model runs on LiteRT) the
+    normal exit is quick, and it also removes multiprocessing's temporary
+    folder. Only the installed console script does this; a caller running the
+    app in-process (tests, CliRunner) returns normally.
     """
-    if Path(sys.argv[0]).name not in ("digitwatch", "digitwatch.exe"):
+    if Path(sys.argv[0]).name not in ("digitwatch", "digitwatch.exe") or "tensorflow" not in sys.modules:
         return
+    # The finalizers the skipped teardown would have run: multiprocessing's remove its temporary folder.
+    run_finalizers = getattr(multiprocessing.util, "_run_finalizers", None)
+    if run_finalizers is not None:
+        run_finalizers()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
