@@ -146,7 +146,6 @@ class ResultsFile:
         self.path = path
         self.neutralise_formulas = neutralise_formulas
         self._fd = -1
-        check_results_header(path)  # before anything is created or opened
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -160,15 +159,14 @@ class ResultsFile:
         from appending between our size check and a rollback, or from seeing
         our append in progress as a torn row.
         """
-        check_results_header(self.path)
+        check_results_header(self.path)  # before anything is opened: a FIFO would block, a foreign file is refused
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as exc:
             raise ResultsError(f"cannot open {self.path} for appending: {exc.strerror or exc}") from exc
         try:
             _lock(fd, self.path)
-            check_results_header(self.path)  # what we opened may have been put there since the first check
-            repair_torn_row(self.path)
+            repair_torn_row(self.path)  # checks the header again, now that the file is ours alone
             if os.fstat(fd).st_size == 0:
                 self._write_to(fd, format_rows([], header=True).encode("utf-8"))
         except BaseException:
