@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from watcher.loading import ImageError, ImageReader, read_image_bytes
+from watcher.documents import open_document
+from watcher.loading import ImageError, ImageReader, PageReader, read_image_bytes
 from watcher.protocol import Status
+from watcher.settings import DEFAULT_MAX_PAGES
 
 if TYPE_CHECKING:
     from watcher.ink import Ink
@@ -40,35 +43,68 @@ MIN_DIGIT_SIDE = 2 * DIGIT_BOX  # pixels: a digit found smaller than this is rea
 
 @dataclass(frozen=True)
 class Prepared:
-    """A file read once: its content hash, and its normalised digit or why there is none."""
+    """One row's worth of a file read once: its content hash, which page (None for a single image),
+    and the normalised digit or why there is none."""
 
     sha256: str
     digit: np.ndarray | None = None
     error: ImageError | None = None
+    page: int | None = None  # 1-based page of a PDF or multi-page TIFF
 
 
 def normalise_file(path: str | os.PathLike[str]) -> np.ndarray:
-    """Load an image file and return the model's 28x28 float32 input (see `normalise_image`)."""
+    """Load an image file and return the model's 28x28 float32 input (see `normalise_page`)."""
     return normalise_image(read_image_bytes(path))
 
 
-def prepare_file(path: str | os.PathLike[str]) -> Prepared:
-    """Read a file once, hash it and normalise it; never raises for a bad image."""
+def prepare_file(
+    path: str | os.PathLike[str], *, max_pages: int = DEFAULT_MAX_PAGES, tick: Callable[[], None] | None = None
+) -> list[Prepared]:
+    """Read a file once, hash it and normalise each of its pages; never raises for a bad file.
+
+    Returns one Prepared per row: one for an image, one per page for a PDF or a
+    multi-page TIFF, and a single error for a file that cannot be read at all
+    (or has more than `max_pages` pages). `tick`, when given, is called as the
+    file is opened and as each page starts (a decode worker times each step).
+    """
+    tick = tick or _no_tick
+    tick()
     try:
         data = read_image_bytes(path, allow_empty=True)
     except ImageError as exc:  # the bytes could not be read: no hash to give
-        return Prepared(sha256="", error=exc)
-    if not data:
-        return Prepared(sha256=hashlib.sha256(data).hexdigest(), error=ImageError("empty file (0 bytes)"))
+        return [Prepared(sha256="", error=exc)]
     sha256 = hashlib.sha256(data).hexdigest()
+    if not data:
+        return [Prepared(sha256=sha256, error=ImageError("empty file (0 bytes)"))]
     try:
-        return Prepared(sha256=sha256, digit=normalise_image(data))
+        with open_document(data, max_pages=max_pages) as document:
+            prepared = []
+            for number, page in enumerate(document.pages, start=1):
+                tick()
+                prepared.append(_prepare_page(page, sha256, number if document.numbered else None))
+            return prepared
     except ImageError as exc:
-        return Prepared(sha256=sha256, error=exc)
+        return [Prepared(sha256=sha256, error=exc)]
+
+
+def _no_tick() -> None:
+    pass
+
+
+def _prepare_page(page: PageReader, sha256: str, number: int | None) -> Prepared:
+    try:
+        return Prepared(sha256=sha256, digit=normalise_page(page), page=number)
+    except ImageError as exc:
+        return Prepared(sha256=sha256, error=exc, page=number)
 
 
 def normalise_image(data: bytes) -> np.ndarray:
-    """Decode an image file's bytes and return the model's 28x28 float32 input.
+    """Decode an image file's bytes (its first page) and return the model's 28x28 float32 input."""
+    return normalise_page(ImageReader(data))
+
+
+def normalise_page(reader: PageReader) -> np.ndarray:
+    """Read one page and return the model's 28x28 float32 input.
 
     A page is first read reduced to ANALYSIS_SIDE pixels: finding the ink costs
     in proportion to the pixels, and a digit filling a good part of the page
@@ -78,7 +114,6 @@ def normalise_image(data: bytes) -> np.ndarray:
     at all is judged by shares of the page, the same at any scale: a digit
     must cover about a sixth of the page's side to be found, read finely or not.)
     """
-    reader = ImageReader(data)
     side = ANALYSIS_SIDE
     while True:
         pixels, full_side = reader.read(side)

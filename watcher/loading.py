@@ -1,10 +1,11 @@
 """Open any image file a scanner or phone produces as a float array, safely.
 
 Every mode Pillow knows (1, L, LA, P, RGB, RGBA, CMYK, I;16, I, F) becomes
-float32 in [0, 1]: EXIF orientation applied, the first frame of multi-frame
-files, transparency flattened onto the paper (or white), 16-bit and float data scaled by
-their range rather than clipped. Oversized files and decompression bombs are
-refused before any large allocation.
+float32 in [0, 1]: EXIF orientation applied, one frame of multi-frame
+files (the first, unless a page of a multi-page TIFF is asked for), transparency
+flattened onto the paper (or white), 16-bit and float data scaled by
+their range rather than clipped. HEIC and HEIF photos are read with pillow-heif.
+Oversized files and decompression bombs are refused before any large allocation.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -25,6 +27,8 @@ from watcher.protocol import Status
 MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
 MAX_BYTES = 50 * 1024 * 1024  # refuse larger files without reading them
 ORIENTATION = 0x0112  # the EXIF tag saying how the camera was held
+# The brands of ISO media files that hold HEIF images (HEVC-coded stills, sequences, and the generic ones).
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
 DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit, 32-bit and float: scaled by their range
 
 
@@ -80,16 +84,43 @@ def decode_image(data: bytes, *, max_side: int | None = None) -> np.ndarray:
     return ImageReader(data).read(max_side)[0]
 
 
+class PageReader(Protocol):
+    """One page (an image file, a TIFF page, a PDF page), read at whatever reduction is asked for."""
+
+    def read(self, max_side: int | None = None) -> tuple[np.ndarray, int]:
+        """The page as float32 in [0, 1] (HxW or HxWx3), its longer side at most `max_side`;
+        and its longer side in full."""
+        ...
+
+
+def is_heif(data: bytes) -> bool:
+    """True for an ISO media file whose brand is HEIF's (an iPhone's HEIC photo, for one)."""
+    return data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS
+
+
+def register_heif() -> None:
+    """Teach Pillow to open HEIC and HEIF, on first need: pillow-heif takes 60 ms to import.
+
+    pillow-heif applies the file's own rotation and mirroring as it decodes,
+    and then resets the EXIF orientation to 1, so `exif_transpose` never turns a photo twice.
+    """
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 class ImageReader:
     """One image file's bytes, read at one or more reductions without decoding it again.
 
     The decoded image is kept between readings, so a finer second reading
     only averages again. A JPEG is decoded at 1/2, 1/4 or 1/8 scale when the
     reading asked for allows it, and decoded again if a finer one follows.
+    `frame` picks a page of a multi-page TIFF; other files are read at their first frame.
     """
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, frame: int = 0) -> None:
         self._data = data
+        self._frame = frame
         self._image: Image.Image | None = None  # decoded and upright
         self._source_mode = ""  # the file's own mode, which says how to scale its values
         self._upright = (0, 0)  # width and height of the upright image in full
@@ -109,13 +140,15 @@ class ImageReader:
 
     def _decode(self, max_side: int | None) -> Image.Image:
         """Decode the file (at a JPEG draft scale when `max_side` allows), keep the upright image and return it."""
+        if is_heif(self._data):
+            register_heif()
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(self._data)) as image:
+                image.seek(self._frame)  # before the size check: each TIFF page has its own size
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise ImageError(f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})")
-                image.seek(0)
                 self._source_mode = image.mode
                 factor = -(-max(width, height) // max_side) if max_side else 1
                 turned = False

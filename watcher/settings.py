@@ -13,7 +13,24 @@ from watcher.protocol import After, LogFormat, LogLevel
 
 DEFAULT_INBOX = Path("inbox")
 DEFAULT_RESULTS = Path("results") / "predictions.csv"
-IMAGE_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.bmp", "*.tif", "*.tiff", "*.webp", "*.gif", "*.pgm", "*.ppm", "*.pbm")
+IMAGE_PATTERNS = (
+    "*.png",
+    "*.jpg",
+    "*.jpeg",
+    "*.bmp",
+    "*.tif",
+    "*.tiff",
+    "*.webp",
+    "*.gif",
+    "*.pgm",
+    "*.ppm",
+    "*.pbm",
+    "*.pdf",
+    "*.heic",
+    "*.heif",
+)
+DEFAULT_MAX_PAGES = 100  # pages: a longer document gets one error row, no page rows
+DEFAULT_READ_TIMEOUT = 10.0  # seconds a decode worker may spend on one page (or image) of a file
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,140 @@
+"""Split a file into the pages it holds: one for an image, one per page for PDFs and multi-page TIFFs.
+
+PDF pages are rendered with pypdfium2 (PDFium, the PDF engine of Chrome):
+binary wheels, no system dependencies, and no document JavaScript, since
+forms are never initialised. Each page is rendered in grey straight at the
+size a reading asks for, so a page costs what its reading needs, never a
+full 300-dpi raster. Animated GIF, WebP and PNG keep their first frame, as
+does a HEIC with several images (its primary one): they are photos, not
+documents.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from watcher import loading
+from watcher.loading import ImageError, ImageReader, PageReader
+from watcher.settings import DEFAULT_MAX_PAGES
+
+if TYPE_CHECKING:
+    import pypdfium2
+
+PDF_MAGIC = b"%PDF-"
+PDF_MAGIC_WITHIN = 1024  # bytes: the PDF standard lets the header start anywhere in the first kilobyte
+RENDER_DPI = 300  # a PDF page's full size is what a 300-dpi scan of it would be
+POINTS_PER_INCH = 72
+MM_PER_POINT = 25.4 / POINTS_PER_INCH
+
+
+@dataclass
+class Document:
+    """A file's pages. `numbered` is False for a single image, whose row has an empty `page`."""
+
+    pages: list[PageReader] = field(default_factory=list)
+    numbered: bool = False
+
+
+def is_pdf(data: bytes) -> bool:
+    """True when the bytes are a PDF (its header within the first kilobyte), whatever the file is called."""
+    return PDF_MAGIC in data[:PDF_MAGIC_WITHIN]
+
+
+@contextmanager
+def open_document(data: bytes, *, max_pages: int = DEFAULT_MAX_PAGES) -> Iterator[Document]:
+    """The pages of a PDF, of a multi-page TIFF, or the one page of any other image.
+
+    A document of more than `max_pages` pages raises ImageError: the whole file
+    gets one error row, never rows for some of its pages, so nothing is cut
+    silently. Encrypted and corrupt PDFs raise ImageError too; a single image
+    is checked when its page is read.
+    """
+    if is_pdf(data):
+        with _pdf_document(data) as pdf:
+            _check_page_count(len(pdf), max_pages)
+            yield Document(pages=[_PdfPage(pdf, index) for index in range(len(pdf))], numbered=True)
+        return
+    frames = _tiff_page_count(data)
+    if frames > 1:
+        _check_page_count(frames, max_pages)
+        yield Document(pages=[ImageReader(data, frame) for frame in range(frames)], numbered=True)
+        return
+    yield Document(pages=[ImageReader(data)])
+
+
+def _check_page_count(count: int, max_pages: int) -> None:
+    if count > max_pages:
+        raise ImageError(f"document has {count} pages, more than --max-pages {max_pages}; no page was read")
+    if count == 0:
+        raise ImageError("document has no pages")
+
+
+def _tiff_page_count(data: bytes) -> int:
+    """Pages in a TIFF (1 for any other image, or a file Pillow cannot open: reading it says why)."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return 1
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return int(getattr(image, "n_frames", 1))
+    except Exception:  # a corrupt TIFF: the reading of its first page gives the error row
+        return 1
+
+
+@contextmanager
+def _pdf_document(data: bytes) -> Iterator[pypdfium2.PdfDocument]:
+    """Open a PDF with PDFium, turning its failures into ImageErrors that say what to do."""
+    import pypdfium2
+
+    try:
+        pdf = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise ImageError("encrypted PDF: it needs a password; save a copy without one") from exc
+        raise ImageError(f"corrupt PDF: {exc}") from exc
+    try:
+        yield pdf
+    finally:
+        pdf.close()
+
+
+class _PdfPage:
+    """One PDF page, rendered in grey at the size each reading asks for."""
+
+    def __init__(self, pdf: pypdfium2.PdfDocument, index: int) -> None:
+        self._pdf = pdf
+        self._index = index
+
+    def read(self, max_side: int | None = None) -> tuple[np.ndarray, int]:
+        """The page rendered with its longer side at `max_side` (at most 300 dpi), and that side at 300 dpi."""
+        import pypdfium2
+
+        try:
+            page = self._pdf[self._index]
+            try:
+                width, height = page.get_size()  # points, turned as the page is shown
+                full = (round(width * RENDER_DPI / POINTS_PER_INCH), round(height * RENDER_DPI / POINTS_PER_INCH))
+                if full[0] * full[1] > loading.MAX_PIXELS:
+                    raise ImageError(
+                        f"page too large: {width * MM_PER_POINT:,.0f} x {height * MM_PER_POINT:,.0f} mm, "
+                        f"{full[0]}x{full[1]} pixels at {RENDER_DPI} dpi (limit {loading.MAX_PIXELS:,})"
+                    )
+                if min(full) < 1:
+                    raise ImageError(f"page has no area: {width:g} x {height:g} points")
+                side = min(max_side or max(full), max(full))
+                bitmap = page.render(scale=side / max(width, height), grayscale=True, draw_annots=True)
+                pixels = bitmap.to_numpy()
+                bitmap.close()
+            finally:
+                page.close()
+        except pypdfium2.PdfiumError as exc:
+            raise ImageError(f"cannot render PDF page {self._index + 1}: {exc}") from exc
+        if pixels.ndim == 3:  # PDFium keeps colour formats for pages it cannot render in grey
+            pixels = pixels[..., :3].mean(axis=2)
+        return np.asarray(pixels, dtype=np.float32) / np.float32(255.0), max(full)
