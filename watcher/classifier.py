@@ -91,8 +91,8 @@ class Classifier:
         return np.asarray(exp / exp.sum(axis=1, keepdims=True))
 
     def classify_files(self, paths: Sequence[Path]) -> list[Prediction]:
-        """Classify image files; every path gets a Prediction, unreadable ones with status error."""
-        return self.classify_prepared([imaging.prepare_file(path) for path in paths])
+        """Classify files: a Prediction per row (one per page of a document), unreadable files with status error."""
+        return self.classify_prepared([row for path in paths for row in imaging.prepare_file(path)])
 
     def classify_prepared(self, items: Sequence[imaging.Prepared]) -> list[Prediction]:
         """Classify files already read and normalised, in batches; errors pass through as rows."""

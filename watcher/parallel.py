@@ -28,6 +28,7 @@ from pathlib import Path
 from watcher.cores import available_cores
 from watcher.imaging import Prepared, prepare_file
 from watcher.loading import ImageError
+from watcher.settings import DEFAULT_MAX_PAGES
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,9 @@ TASKS_AHEAD = 4  # tasks queued per worker: enough to never idle, few enough to 
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def prepare_files(paths: Sequence[Path]) -> list[Prepared]:
+def prepare_files(paths: Sequence[Path], max_pages: int = DEFAULT_MAX_PAGES) -> list[list[Prepared]]:
     """Prepare files one after another (what each worker runs on its task), then give back freed memory."""
-    prepared = [prepare_safely(path) for path in paths]
+    prepared = [prepare_safely(path, max_pages=max_pages) for path in paths]
     release_free_memory()
     return prepared
 
@@ -64,13 +65,13 @@ def release_free_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
-def prepare_safely(path: Path) -> Prepared:
+def prepare_safely(path: Path, *, max_pages: int = DEFAULT_MAX_PAGES) -> list[Prepared]:
     """`prepare_file`, with any unexpected exception turned into that file's error row."""
     try:
-        return prepare_file(path)
+        return prepare_file(path, max_pages=max_pages)
     except Exception as exc:  # imaging promises not to raise; a bug must cost one row, never a batch
         log.exception("unexpected error reading %s", path)
-        return Prepared(sha256="", error=ImageError(f"internal error: {exc.__class__.__name__}: {exc}"))
+        return [Prepared(sha256="", error=ImageError(f"internal error: {exc.__class__.__name__}: {exc}"))]
 
 
 PARENT_POLL = 0.5  # seconds between checks that the main process lives, where pidfd_open is missing
@@ -118,13 +119,14 @@ class PreparePool:
     starts them again, so memory at light load is the main process's alone.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, max_pages: int = DEFAULT_MAX_PAGES) -> None:
         for name, value in WORKER_ENV.items():
             os.environ.setdefault(name, value)  # read by numpy as each worker imports it
         self._context = multiprocessing.get_context("forkserver")
         # Imported once in the server, so each forked worker starts with them in memory.
         self._context.set_forkserver_preload(["__main__", "watcher.imaging", "watcher.ink"])
         self.workers = workers
+        self.max_pages = max_pages
         self.broken = False
         self._executor: ProcessPoolExecutor | None = None
         self._last_used = time.monotonic()
@@ -148,14 +150,14 @@ class PreparePool:
             log.info("stopping %d idle decode workers", self.workers)
             self.close()
 
-    def prepare(self, paths: Sequence[Path]) -> Iterator[Prepared]:
+    def prepare(self, paths: Sequence[Path]) -> Iterator[list[Prepared]]:
         """Prepared files in the order of `paths`; the first tasks are handed out now, not at first use.
 
         If the pool breaks (a worker crashed, or could not start), the files
         not yet prepared are prepared in this process instead: slower, same rows.
         """
         tasks = deque(paths[start : start + TASK_FILES] for start in range(0, len(paths), TASK_FILES))
-        pending: deque[tuple[Sequence[Path], Future[list[Prepared]] | None]] = deque()
+        pending: deque[tuple[Sequence[Path], Future[list[list[Prepared]]] | None]] = deque()
 
         def top_up() -> None:
             while tasks and len(pending) < TASKS_AHEAD * self.workers:
@@ -165,28 +167,28 @@ class PreparePool:
         top_up()
         return self._in_order(pending, top_up)
 
-    def _submit(self, task: Sequence[Path]) -> Future[list[Prepared]] | None:
+    def _submit(self, task: Sequence[Path]) -> Future[list[list[Prepared]]] | None:
         self._last_used = time.monotonic()
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=self._context, initializer=_start_worker, initargs=(os.getpid(),)
             )
         try:
-            return self._executor.submit(prepare_files, task)
+            return self._executor.submit(prepare_files, task, self.max_pages)
         except BrokenProcessPool as exc:
             self._break(exc)
             return None
 
     def _in_order(
-        self, pending: deque[tuple[Sequence[Path], Future[list[Prepared]] | None]], top_up: Callable[[], None]
-    ) -> Iterator[Prepared]:
+        self, pending: deque[tuple[Sequence[Path], Future[list[list[Prepared]]] | None]], top_up: Callable[[], None]
+    ) -> Iterator[list[Prepared]]:
         while pending:
             task, future = pending.popleft()
             results = self._result(task, future)
             top_up()
             yield from results
 
-    def _result(self, task: Sequence[Path], future: Future[list[Prepared]] | None) -> list[Prepared]:
+    def _result(self, task: Sequence[Path], future: Future[list[list[Prepared]]] | None) -> list[list[Prepared]]:
         """A task's results, from its worker or, when the pool is broken, prepared here."""
         if future is not None:
             try:
@@ -195,7 +197,7 @@ class PreparePool:
                 return results
             except BrokenProcessPool as exc:
                 self._break(exc)
-        return prepare_files(task)
+        return prepare_files(task, self.max_pages)
 
     def _break(self, exc: BaseException) -> None:
         if not self.broken:
@@ -204,12 +206,14 @@ class PreparePool:
 
 
 @contextmanager
-def prepared_in_order(paths: Sequence[Path], *, workers: int | None = None) -> Iterator[Iterator[Prepared]]:
-    """Yield an iterator of prepared files in order: from worker processes when there are enough
-    files and cores (started at once, so they warm up while the caller loads its model), else here."""
+def prepared_in_order(
+    paths: Sequence[Path], *, workers: int | None = None, max_pages: int = DEFAULT_MAX_PAGES
+) -> Iterator[Iterator[list[Prepared]]]:
+    """Yield an iterator of prepared files (each a list of rows) in order: from worker processes when
+    there are enough files and cores (started at once, so they warm up while the caller loads its model), else here."""
     workers = available_cores() if workers is None else workers
     if workers <= 1 or len(paths) < MIN_PARALLEL:
-        yield (prepare_safely(path) for path in paths)
+        yield (prepare_safely(path, max_pages=max_pages) for path in paths)
         return
-    with PreparePool(workers) as pool:
+    with PreparePool(workers, max_pages=max_pages) as pool:
         yield pool.prepare(paths)
