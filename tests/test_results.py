@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from watcher.classifier import Prediction
-from watcher.results import COLUMNS, ResultRow, neutralise, read_ledger, unneutralise
+from watcher.results import COLUMNS, LEGACY_COLUMNS, ResultRow, neutralise, read_ledger, unneutralise
 from watcher.results_file import ResultsFile, repair_torn_row
 
 AWKWARD_NAMES = [
@@ -135,7 +135,7 @@ def test_repair_leaves_a_complete_file_alone(tmp_path):
     assert path.read_bytes() == before
 
 
-def test_ledger_maps_names_to_hashes(tmp_path):
+def test_ledger_maps_names_to_hashes_and_pages(tmp_path):
     path = tmp_path / "results.csv"
     with ResultsFile(path) as results:
         results.append(
@@ -143,9 +143,24 @@ def test_ledger_maps_names_to_hashes(tmp_path):
                 ResultRow("a.png", ok(), sha256="h1"),
                 ResultRow("a.png", ok(), sha256="h2"),
                 ResultRow("=b.png", ok(), sha256="h3"),
+                ResultRow("c.pdf", ok(), sha256="h4", page=1),
+                ResultRow("c.pdf", ok(), sha256="h4", page=2),
             ]
         )
-    assert read_ledger(path) == {"a.png": {"h1", "h2"}, "=b.png": {"h3"}}
+    assert read_ledger(path) == {
+        "a.png": {("h1", ""), ("h2", "")},
+        "=b.png": {("h3", "")},
+        "c.pdf": {("h4", "1"), ("h4", "2")},
+    }
+
+
+def test_the_page_column_comes_last_and_is_empty_for_a_single_image(tmp_path):
+    path = tmp_path / "results.csv"
+    with ResultsFile(path) as results:
+        results.append([ResultRow("a.png", ok(), sha256="h1"), ResultRow("c.pdf", ok(), sha256="h2", page=3)])
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert list(table.columns) == LEGACY_COLUMNS + ["page"]
+    assert list(table["page"]) == ["", "3"]
 
 
 def test_ledger_of_foreign_csv_is_a_clear_error(tmp_path):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from watcher.classifier import Prediction
-from watcher.results import ResultRow, ResultsError
+from watcher.results import ResultRow, ResultsError, read_ledger
 from watcher.results_file import ResultsFile, repair_torn_row
 
 
@@ -71,7 +71,7 @@ FULL_DISK_CHILD = """
 import resource, sys
 from pathlib import Path
 from watcher.classifier import Prediction
-from watcher.results import ResultRow, ResultsError
+from watcher.results import ResultRow, ResultsError, read_ledger
 from watcher.results_file import ResultsFile
 path = Path(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
@@ -156,3 +156,36 @@ try:
 except ResultsError as exc:
     print(exc)
 """
+
+
+LEGACY_FILE = (
+    b"filename,digit,confidence,status,processed_at,detail,sha256\r\n"
+    b"a.png,3,0.9900,ok,2026-11-30T10:00:00.000Z,,h1\r\n"
+    b"b.png,,,error,2026-11-30T10:00:01.000Z,not an image Pillow can identify,h2\r\n"
+)
+
+
+def test_a_file_from_before_the_page_column_gets_the_new_header_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(LEGACY_FILE)
+    path.chmod(0o640)
+    with ResultsFile(path) as results:
+        results.append([ResultRow("c.pdf", ok(), sha256="h3", page=2)])
+    data = path.read_bytes()
+    header, old_rows = LEGACY_FILE.split(b"\r\n", 1)
+    assert data.startswith(header + b",page\r\n" + old_rows)  # old rows byte for byte
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert list(table["filename"]) == ["a.png", "b.png", "c.pdf"]
+    assert list(table["page"]) == ["", "", "2"]
+    assert oct(path.stat().st_mode & 0o777) == "0o640"
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "r.csv"]  # no temporary file left
+    assert read_ledger(path) == {"a.png": {("h1", "")}, "b.png": {("h2", "")}, "c.pdf": {("h3", "2")}}
+
+
+def test_an_upgraded_file_whose_last_row_is_old_is_not_cut_as_torn(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(LEGACY_FILE)
+    ResultsFile(path).close()  # upgrades, appends nothing
+    ResultsFile(path).close()  # opens again: the last row has one field fewer, and is whole
+    assert path.read_bytes().endswith(LEGACY_FILE.split(b"\r\n", 1)[1])
+    assert not list(tmp_path.glob("r.csv.torn-*"))

@@ -1,4 +1,4 @@
-"""The results CSV: one row per file, appended durably; also the ledger of what is done."""
+"""The results CSV: one row per file (per page of a document), appended durably; also the ledger of what is done."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from watcher.classifier import Prediction
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["filename", "digit", "confidence", "status", "processed_at", "detail", "sha256"]
+# New columns go at the end, never between: scripts read columns by position too.
+LEGACY_COLUMNS = ["filename", "digit", "confidence", "status", "processed_at", "detail", "sha256"]  # before 0.3
+COLUMNS = [*LEGACY_COLUMNS, "page"]
+LEDGER_COLUMNS = ("filename", "sha256", "page")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these as formulas
 FORMULA_GUARD = "'"  # a leading apostrophe makes spreadsheets show the cell as text
 
@@ -26,12 +29,13 @@ class ResultsError(Exception):
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One results line: a file, what was read from it, and when."""
+    """One results line: a file (or one page of it), what was read from it, and when."""
 
     filename: str
     prediction: Prediction
     sha256: str = ""
     processed_at: str = ""
+    page: int | None = None  # 1-based page of a PDF or multi-page TIFF; empty for a single image
 
     def cells(self, *, neutralise_formulas: bool) -> list[str]:
         """The row as CSV cells in COLUMNS order."""
@@ -45,6 +49,7 @@ class ResultRow:
             self.processed_at or utc_now(),
             _one_line(p.detail),
             self.sha256,
+            "" if self.page is None else str(self.page),
         ]
 
 
@@ -87,19 +92,30 @@ def write_to_stdout(rows: list[ResultRow], *, header: bool, neutralise_formulas:
     sys.stdout.flush()
 
 
-def read_ledger(path: Path) -> dict[str, set[str]]:
-    """Map each recorded filename to the content hashes already classified for it."""
+def ledger_key(sha256: str, page: int | None) -> tuple[str, str]:
+    """What the ledger records per filename: the content hash and the page ("" for a single image)."""
+    return sha256, "" if page is None else str(page)
+
+
+def read_ledger(path: Path) -> dict[str, set[tuple[str, str]]]:
+    """Map each recorded filename to the (content hash, page) pairs already classified for it.
+
+    Rows written before the page column existed count as single images.
+    """
     import pandas as pd
 
     if not path.is_file() or path.stat().st_size == 0:
         return {}
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=["filename", "sha256"])
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=lambda column: column in LEDGER_COLUMNS)
+        if not {"filename", "sha256"} <= set(table.columns):
+            raise ValueError("it has no filename and sha256 columns")
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise ResultsError(
             f"{path} is not a digitwatch results file ({exc}); move it aside or pass another --results"
         ) from exc
-    done: dict[str, set[str]] = {}
-    for filename, digest in zip(table["filename"], table["sha256"], strict=True):
-        done.setdefault(unneutralise(filename), set()).add(digest)
+    pages = table["page"] if "page" in table.columns else [""] * len(table)
+    done: dict[str, set[tuple[str, str]]] = {}
+    for filename, digest, page in zip(table["filename"], table["sha256"], pages, strict=True):
+        done.setdefault(unneutralise(filename), set()).add((digest, page))
     return done

@@ -19,7 +19,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from watcher.results import COLUMNS, ResultRow, ResultsError, format_rows
+from watcher.results import COLUMNS, LEGACY_COLUMNS, ResultRow, ResultsError, format_rows
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,11 @@ MAX_TORN_BYTES = 64 * 1024  # a torn row is at most one row; more than this is n
 def header_bytes() -> bytes:
     """The header line as written, without its line end."""
     return format_rows([], header=True).encode("utf-8").rstrip(b"\r\n")
+
+
+def legacy_header_bytes() -> bytes:
+    """The header line of files written before the page column (digitwatch 0.2 and earlier)."""
+    return ",".join(LEGACY_COLUMNS).encode("utf-8")
 
 
 def check_results_header(path: Path) -> None:
@@ -50,7 +55,7 @@ def check_results_header(path: Path) -> None:
     expected = header_bytes()
     first, newline, _ = head.partition(b"\n")
     first = first.rstrip(b"\r")
-    if first == expected or (not newline and expected.startswith(first)):
+    if first in (expected, legacy_header_bytes()) or (not newline and expected.startswith(first)):
         return
     raise ResultsError(
         f"{path} is not a digitwatch results file (its first line is not the digitwatch header); "
@@ -90,6 +95,36 @@ def repair_torn_row(path: Path) -> Path | None:
         side,
     )
     return side
+
+
+def add_page_column(path: Path) -> bool:
+    """Give a results file written before the page column the current header; True when it did.
+
+    The rows stay byte for byte as they were: a row with one field fewer
+    reads as an empty page in pandas and spreadsheets. The new file replaces
+    the old one in one rename, so a crash leaves one or the other, whole.
+    """
+    with open(path, "rb") as handle:
+        first = handle.readline()
+        if first.rstrip(b"\r\n") != legacy_header_bytes():
+            return False
+        upgraded = path.with_name(f".{path.name}.upgrading")
+        try:
+            with open(upgraded, "wb") as out:
+                out.write(header_bytes() + b"\r\n")
+                while chunk := handle.read(1 << 20):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(upgraded, os.stat(path).st_mode & 0o7777)
+            os.replace(upgraded, path)
+        except OSError as exc:
+            upgraded.unlink(missing_ok=True)
+            raise ResultsError(
+                f"cannot add the page column to {path}: {exc.strerror or exc}; it was left as it was"
+            ) from exc
+    log.warning("results file %s was written before the page column; added it to the header, rows unchanged", path)
+    return True
 
 
 def _lock(fd: int, path: Path) -> None:
@@ -136,7 +171,8 @@ def _parses_whole(data: bytes) -> bool:
         rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except (UnicodeDecodeError, csv.Error):
         return False
-    return all(len(row) == len(COLUMNS) for row in rows[-1:])
+    # Rows written before the page column have one field fewer, and stay as they were.
+    return all(len(row) in (len(COLUMNS), len(LEGACY_COLUMNS)) for row in rows[-1:])
 
 
 class ResultsFile:
@@ -169,6 +205,9 @@ class ResultsFile:
             repair_torn_row(self.path)  # checks the header again, now that the file is ours alone
             if os.fstat(fd).st_size == 0:
                 self._write_to(fd, format_rows([], header=True).encode("utf-8"))
+            elif add_page_column(self.path):
+                os.close(fd)  # the upgraded file is a new one at the same path
+                return self._open()
         except BaseException:
             os.close(fd)
             raise
