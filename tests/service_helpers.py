@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from watcher.results import COLUMNS
+
 READY_TIMEOUT = 90.0  # seconds: TensorFlow alone takes ~4 s to import on two busy cores
 OUTCOME_TIMEOUT = 60.0  # seconds to wait for rows once the service is ready
 
@@ -52,7 +54,7 @@ def bomb_png(path: Path, side: int = 30_000) -> Path:
 def read_rows(path: Path) -> pd.DataFrame:
     """The results CSV as the README tells users to read it: all text, no NA guessing."""
     if not path.is_file():
-        return pd.DataFrame(columns=["filename", "digit", "confidence", "status", "processed_at", "detail", "sha256"])
+        return pd.DataFrame(columns=COLUMNS)
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 

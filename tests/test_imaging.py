@@ -408,7 +408,7 @@ def test_exif_rotated_photo_comes_out_upright(tmp_path, mnist_small, orientation
 
 def test_prepare_file_hashes_and_normalises(tmp_path, mnist_small, reference):
     path = write_scan(mnist_small, tmp_path / "scan.png", "L")
-    prepared = prepare_file(path)
+    (prepared,) = prepare_file(path)
     assert prepared.error is None
     assert prepared.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     np.testing.assert_array_equal(prepared.digit, normalise_file(path))
@@ -433,7 +433,7 @@ def test_prepare_file_returns_errors_instead_of_raising(tmp_path, mnist_small, c
         Image.new("L", (100, 100), 255).save(path)
     else:
         path.write_bytes(content)
-    prepared = prepare_file(path)
+    (prepared,) = prepare_file(path)
     assert prepared.digit is None
     assert prepared.error.kind == kind and prepared.error.reason
     assert bool(prepared.sha256) == hashed

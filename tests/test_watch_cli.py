@@ -61,7 +61,16 @@ def stop_cleanly(service: ServiceProcess, sig: int = signal.SIGTERM) -> None:
 def assert_one_row_per_file(results: Path, names: list[str]) -> None:
     table = read_rows(results)
     assert sorted(table["filename"]) == sorted(names)
-    assert list(table.columns) == ["filename", "digit", "confidence", "status", "processed_at", "detail", "sha256"]
+    assert list(table.columns) == [
+        "filename",
+        "digit",
+        "confidence",
+        "status",
+        "processed_at",
+        "detail",
+        "sha256",
+        "page",
+    ]
 
 
 def test_backlog_live_drops_and_temporary_files(digitwatch_exe, served_model_path, tmp_path, layout, digits):

@@ -28,14 +28,16 @@ class InputError(Exception):
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """Counts per status after a classify run, and how many files found in folders were skipped, by reason."""
+    """Rows per status after a classify run, the files read, and how many files found in folders were
+    skipped, by reason."""
 
     counts: dict[str, int]
     skipped: dict[str, int] = field(default_factory=dict)
+    files: int = 0
 
     @property
     def total(self) -> int:
-        """Files that got a row."""
+        """Rows written (one per file, or per page of a document)."""
         return sum(self.counts.values())
 
 
@@ -50,7 +52,7 @@ class FoundFiles:
 def classify(
     settings: ClassifySettings, *, classifier: Classifier | None = None, workers: int | None = None
 ) -> BatchSummary:
-    """Classify every file named or found under the folders named; one row per file.
+    """Classify every file named or found under the folders named; one row per file (per page of a document).
 
     Files are read and normalised by `workers` processes (default: one per
     core) while this one runs the model on chunks and writes their rows.
@@ -60,7 +62,12 @@ def classify(
     # Opened first: a results file that is not ours is refused before any work starts.
     sink = ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) if settings.results else None
     try:
-        with prepared_in_order([path for path, _ in jobs], workers=workers) as prepared:
+        with prepared_in_order(
+            [path for path, _ in jobs],
+            workers=workers,
+            max_pages=settings.max_pages,
+            read_timeout=settings.read_timeout,
+        ) as prepared:
             classifier = classifier or Classifier(settings.model)  # loads while the workers start
             counts = _classify_chunks(jobs, prepared, classifier, sink, settings)
     finally:
@@ -68,12 +75,12 @@ def classify(
             sink.close()
     if not jobs and not settings.results:
         write_to_stdout([], header=True)
-    return BatchSummary(counts=counts, skipped=dict(found.skipped))
+    return BatchSummary(counts=counts, skipped=dict(found.skipped), files=len(jobs))
 
 
 def _classify_chunks(
     jobs: list[tuple[Path, str]],
-    prepared: Iterator[Prepared],
+    prepared: Iterator[list[Prepared]],
     classifier: Classifier,
     sink: ResultsFile | None,
     settings: ClassifySettings,
@@ -82,11 +89,11 @@ def _classify_chunks(
     counts: dict[str, int] = {}
     for start in range(0, len(jobs), CHUNK):
         chunk = jobs[start : start + CHUNK]
-        items = [next(prepared) for _ in chunk]
-        predictions = classifier.classify_prepared(items)
+        items = [(name, row) for _, name in chunk for row in next(prepared)]
+        predictions = classifier.classify_prepared([row for _, row in items])
         rows = [
-            ResultRow(filename=name, prediction=p, sha256=item.sha256)
-            for (_, name), item, p in zip(chunk, items, predictions, strict=True)
+            ResultRow(filename=name, prediction=p, sha256=row.sha256, page=row.page)
+            for (name, row), p in zip(items, predictions, strict=True)
         ]
         for row in rows:
             counts[row.prediction.status] = counts.get(row.prediction.status, 0) + 1

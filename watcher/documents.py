@@ -138,3 +138,33 @@ class _PdfPage:
         if pixels.ndim == 3:  # PDFium keeps colour formats for pages it cannot render in grey
             pixels = pixels[..., :3].mean(axis=2)
         return np.asarray(pixels, dtype=np.float32) / np.float32(255.0), max(full)
+
+    def read_region(
+        self, box: tuple[float, float, float, float], max_side: int | None = None
+    ) -> tuple[np.ndarray, int]:
+        """The part of the page inside `box` (left, top, right, bottom as fractions of the page as shown),
+        rendered alone with its longer side at `max_side` (at most 300 dpi); and that side at 300 dpi."""
+        import pypdfium2
+
+        try:
+            page = self._pdf[self._index]
+            try:
+                width, height = page.get_size()  # points, turned as the page is shown
+                left, top, right, bottom = (min(max(f, 0.0), 1.0) for f in box)
+                region = (max(right - left, 1e-3) * width, max(bottom - top, 1e-3) * height)  # points
+                if region[0] * region[1] * (RENDER_DPI / POINTS_PER_INCH) ** 2 > loading.MAX_PIXELS:
+                    raise ImageError(f"page region too large: {region[0]:,.0f} x {region[1]:,.0f} points")
+                full = round(max(region) * RENDER_DPI / POINTS_PER_INCH)
+                side = min(max_side or full, full)
+                # PDFium cuts these amounts off each side (left, bottom, right, top), after turning the page.
+                crop = (left * width, (1 - bottom) * height, (1 - right) * width, top * height)
+                bitmap = page.render(scale=side / max(region), crop=crop, grayscale=True, draw_annots=True)
+                pixels = bitmap.to_numpy()
+                bitmap.close()
+            finally:
+                page.close()
+        except (pypdfium2.PdfiumError, ValueError) as exc:  # ValueError: a box with no area left to render
+            raise ImageError(f"cannot render PDF page {self._index + 1}: {exc}") from exc
+        if pixels.ndim == 3:  # PDFium keeps colour formats for pages it cannot render in grey
+            pixels = pixels[..., :3].mean(axis=2)
+        return np.asarray(pixels, dtype=np.float32) / np.float32(255.0), max(full, 1)

@@ -10,6 +10,7 @@ through `normalise_array`, so training and inference see the same pixels.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -39,6 +40,14 @@ CROP_LEVEL = 0.1  # ink strength that counts for the crop: faint edges in, blur 
 ANALYSIS_SIDE = 160  # pixels: files are first read reduced to this (see `normalise_image`)
 WORKING_SIDE = 1024  # pixels: the most a file is read at, and the size arrays are reduced to
 MIN_DIGIT_SIDE = 2 * DIGIT_BOX  # pixels: a digit found smaller than this is read again at a finer scale
+MIN_DIGIT_SHARE = 0.03  # of the page's longer side: a smaller digit is too small to read (9 mm on A4)
+MIN_DIGIT_PIXELS = 12  # pixels in full: a smaller digit is too small to read, whatever the page
+SPECK_SHARE = 0.01  # of the page's longer side: ink smaller than this is dust on a blank page
+SPECK_PIXELS = 6  # pixels in full: ink smaller than this is dust, whatever the page
+SPOT_MARGIN = 1.0  # a spot of ink is read again with this many times its size around it, each way
+
+# Reads a page, or a region of it, with its longer side at most the pixels given.
+Reading = Callable[[int], tuple[np.ndarray, int]]
 
 
 @dataclass(frozen=True)
@@ -109,22 +118,102 @@ def normalise_page(reader: PageReader) -> np.ndarray:
     A page is first read reduced to ANALYSIS_SIDE pixels: finding the ink costs
     in proportion to the pixels, and a digit filling a good part of the page
     keeps far more than the 20 pixels it ends up with. When the digit found is
-    smaller than MIN_DIGIT_SIDE (a small digit on a large page), the file is
-    read again just finely enough, up to WORKING_SIDE. (Whether there is ink
-    at all is judged by shares of the page, the same at any scale: a digit
-    must cover about a sixth of the page's side to be found, read finely or not.)
+    smaller than MIN_DIGIT_SIDE, the file is read again just finely enough, up
+    to WORKING_SIDE. Whether there is ink at all is judged by shares of the
+    page, the same at any scale, so a digit covering less than about a sixth
+    of the page's side shows no ink there: then the ink is looked for as a
+    spot in the reduced reading and the region around it read closer (see
+    `_normalise_small_digit`).
     """
-    side = ANALYSIS_SIDE
+    pixels, full_side = reader.read(ANALYSIS_SIDE)
+    try:
+        ink = _find_ink(pixels)
+    except ImageError as exc:
+        if not _too_little_ink(exc):
+            raise
+        return _normalise_small_digit(reader, pixels, full_side, exc)
+    crop, _ = _crop_finely(reader.read, ANALYSIS_SIDE, (pixels, full_side), ink)
+    return _centre_by_mass(_scale_to_box(crop))
+
+
+def _crop_finely(read: Reading, side: int, reading: tuple[np.ndarray, int], ink: Ink) -> tuple[np.ndarray, float]:
+    """Crop to the ink of a `reading` made at `side`, reading again finer while the digit is under MIN_DIGIT_SIDE.
+
+    `read(max_side)` reads the page (or a region of it) again. Returns the
+    crop and how many pixels in full each of its pixels stands for.
+    """
+    pixels, full_side = reading
     while True:
-        pixels, full_side = reader.read(side)
-        crop = _crop_to_ink(_find_ink(pixels))
+        crop = _crop_to_ink(ink)
         reduced_by = full_side / max(pixels.shape[:2])
         # The whole reduction factor that would give the digit MIN_DIGIT_SIDE pixels or more.
         enough = max(1, int(reduced_by * max(crop.shape) / MIN_DIGIT_SIDE))
         finer = min(WORKING_SIDE, -(-full_side // enough))
         if max(crop.shape) >= MIN_DIGIT_SIDE or enough >= round(reduced_by) or finer <= side:
-            return _centre_by_mass(_scale_to_box(crop))
+            return crop, reduced_by
         side = finer
+        pixels, full_side = read(side)
+        ink = _find_ink(pixels)
+
+
+def _normalise_small_digit(reader: PageReader, pixels: np.ndarray, full_side: int, little: ImageError) -> np.ndarray:
+    """Read a digit too small for the page's reduced reading (`pixels`) to show as ink.
+
+    The reduced reading still shows where ink is, as a faint spot; only the
+    region around it is read again, finely enough for the digit, and its ink
+    found as usual. Raises `little` (why the reduced reading showed no ink)
+    when there is no spot, or only dust, and ImageError(NO_DIGIT) when the
+    digit is under MIN_DIGIT_SHARE of the page's longer side.
+    """
+    spot = _find_ink_spot(pixels)
+    if spot is None:
+        raise little
+    box, region_side = _region_around(spot, pixels.shape[:2])
+    reduced_by = full_side / max(pixels.shape[:2])
+    spot_side = reduced_by * max(spot[0].stop - spot[0].start, spot[1].stop - spot[1].start)
+    enough = max(1, int(spot_side / MIN_DIGIT_SIDE))  # as `_crop_finely` reckons it
+    side = min(WORKING_SIDE, -(-round(region_side * reduced_by) // enough))
+    read = functools.partial(reader.read_region, box)
+    try:
+        region = read(side)
+        crop, scale = _crop_finely(read, side, region, _find_ink(region[0]))
+    except ImageError as exc:
+        if exc.kind != Status.NO_DIGIT:
+            raise
+        raise little from exc  # nothing digit-like where the ink was
+    _check_digit_size(max(crop.shape) * scale, full_side, little)
+    return _centre_by_mass(_scale_to_box(crop))
+
+
+def _region_around(spot: tuple[slice, slice], shape: tuple[int, ...]) -> tuple[tuple[float, float, float, float], int]:
+    """The spot's box widened by SPOT_MARGIN times its longer side each way, as fractions
+    (left, top, right, bottom) of an image of `shape`; and the region's longer side in its pixels.
+
+    The margin takes in strokes too faint to show in the spot, and leaves
+    enough paper around the digit for the paper and its noise to be measured.
+    """
+    margin = max(2, round(SPOT_MARGIN * max(spot[0].stop - spot[0].start, spot[1].stop - spot[1].start)))
+    top, bottom = max(spot[0].start - margin, 0), min(spot[0].stop + margin, shape[0])
+    left, right = max(spot[1].start - margin, 0), min(spot[1].stop + margin, shape[1])
+    box = (left / shape[1], top / shape[0], right / shape[1], bottom / shape[0])
+    return box, max(bottom - top, right - left)
+
+
+def _check_digit_size(size: float, full_side: int, little: ImageError) -> None:
+    """Refuse a digit `size` pixels across (in full) on a page `full_side` pixels long when too small to read.
+
+    Ink under SPECK_SHARE of the page is dust, not a digit: the page is as
+    blank as `little` says.
+    """
+    if size < max(SPECK_SHARE * full_side, SPECK_PIXELS):
+        raise little
+    needed = max(MIN_DIGIT_SHARE * full_side, MIN_DIGIT_PIXELS)
+    if size < needed:
+        raise ImageError(
+            f"digit too small to read: about {size:.0f} px on a page {full_side} px long, "
+            f"where {needed:.0f} px or more can be read",
+            kind=Status.NO_DIGIT,
+        )
 
 
 def normalise_array(pixels: np.ndarray) -> np.ndarray:
@@ -160,6 +249,20 @@ def _find_ink(pixels: np.ndarray) -> Ink:
     from watcher.ink import find_ink
 
     return find_ink(pixels)
+
+
+def _find_ink_spot(pixels: np.ndarray) -> tuple[slice, slice] | None:
+    """`watcher.ink.find_ink_spot`, imported on first use as `_find_ink` is."""
+    from watcher.ink import find_ink_spot
+
+    return find_ink_spot(pixels)
+
+
+def _too_little_ink(exc: ImageError) -> bool:
+    """Whether `find_ink` failed because too little ink showed, which a small digit on a large page does."""
+    from watcher.ink import TooLittleInk
+
+    return isinstance(exc, TooLittleInk)
 
 
 def _crop_to_ink(ink: Ink) -> np.ndarray:

@@ -27,7 +27,12 @@ FIT_SIDE = 32  # pixels: the lighting surface is fitted on a copy this small
 EDGE = 2  # pixels of soft stroke edge kept around the selected strokes
 # Growing by a cross EDGE times is growing once by this diamond (one pass: half the time).
 EDGE_SHAPE = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), EDGE)
+SPOT_CONTRAST = 0.05  # ink strength that marks a spot of ink in a reduced reading, where strokes are diluted
 SAMPLE_PIXELS = 4096  # images with four times as many pixels have their levels estimated from a quarter
+
+
+class TooLittleInk(ImageError):
+    """No ink, or only specks, at the scale the page was read at: a digit small for the page may still be there."""
 
 
 @dataclass(frozen=True)
@@ -45,16 +50,48 @@ def find_ink(pixels: np.ndarray) -> Ink:
     grey = pixels if pixels.ndim == 2 else pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     dark_ink = _ink_is_darker(grey)
     channels = pixels[..., None] if pixels.ndim == 2 else pixels
-    # Ink is the largest departure from the paper in any channel, so blue or red
-    # ink on grey paper counts as fully as black ink on white.
+    return _clean_ink(_departure(channels, _paper_levels(channels, dark_ink=dark_ink), dark_ink=dark_ink))
+
+
+def find_ink_spot(pixels: np.ndarray) -> tuple[slice, slice] | None:
+    """Where on a page too little ink shows for `find_ink`: the box of the patch holding the most ink, or None.
+
+    Meant for a page read reduced, where a small digit is a few diluted
+    pixels: `find_ink` judges ink by its share of the page and misses it,
+    while here any patch standing clear of the paper and its noise counts.
+    Polarity is the side with the stronger extreme, since the percentiles
+    `find_ink` decides by see only paper when ink covers so little.
+    """
+    if min(pixels.shape[:2]) < 4:
+        return None
+    channels = pixels[..., None] if pixels.ndim == 2 else pixels
+    levels = _paper_levels(channels, dark_ink=True)
+    darker = _departure(channels, levels, dark_ink=True)
+    lighter = _departure(channels, levels, dark_ink=False)
+    departure = darker if darker.max() >= lighter.max() else lighter
+    threshold = max(SPOT_CONTRAST, NOISE_SIGMAS * _noise_level(departure))
+    labels, count = ndimage.label(departure >= threshold, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return None
+    mass = ndimage.sum_labels(departure, labels, np.arange(1, count + 1))
+    spot = ndimage.find_objects(labels)[int(np.argmax(mass))]
+    return (spot[0], spot[1])
+
+
+def _departure(channels: np.ndarray, levels: list[np.ndarray | np.float32], *, dark_ink: bool) -> np.ndarray:
+    """How far each pixel departs from the paper towards the ink (HxWxC in, HxW out).
+
+    Ink is the largest departure in any channel, so blue or red ink on grey
+    paper counts as fully as black ink on white.
+    """
     departure: np.ndarray | None = None
-    for index, paper in enumerate(_paper_levels(channels, dark_ink=dark_ink)):
+    for index, paper in enumerate(levels):
         channel = channels[..., index]
         inkward = paper - channel if dark_ink else channel - paper
         departure = inkward if departure is None else np.maximum(departure, inkward, out=departure)
     if departure is None:  # an image with no channels at all
         raise ImageError("no digit: the image has no colour channels", kind=Status.NO_DIGIT)
-    return _clean_ink(departure)
+    return departure
 
 
 def _ink_is_darker(grey: np.ndarray) -> bool:
@@ -142,7 +179,7 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     noise = _noise_level(_sample(smooth))
     peak = float(_percentiles(_sample(strength), (99.5,))[0])
     if peak < max(MIN_CONTRAST, NOISE_SIGMAS * noise):
-        raise ImageError("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
+        raise TooLittleInk("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
     threshold = max(_otsu_threshold(_sample(strength), peak), 0.25 * peak, NOISE_SIGMAS * noise)
     strokes, box = select_digit_strokes(strength >= threshold)
     raw_noise = _noise_level(_sample(departure)) if large else 0.0
@@ -236,7 +273,7 @@ def select_digit_strokes(above: np.ndarray) -> tuple[np.ndarray, tuple[slice, sl
     keep = [i for i in candidates if areas[i] >= max(0.08 * largest, 0.0004 * above.size)]
     kept_area = sum(int(areas[i]) for i in keep)
     if largest < max(4, 0.0002 * above.size):
-        raise ImageError("no digit: only specks of ink", kind=Status.NO_DIGIT)
+        raise TooLittleInk("no digit: only specks of ink", kind=Status.NO_DIGIT)
     if len(keep) > 12 or kept_area < 0.5 * sum(int(areas[i]) for i in candidates):
         raise ImageError("no digit: ink is scattered like noise", kind=Status.NO_DIGIT)
     box = (

@@ -92,6 +92,13 @@ class PageReader(Protocol):
         and its longer side in full."""
         ...
 
+    def read_region(
+        self, box: tuple[float, float, float, float], max_side: int | None = None
+    ) -> tuple[np.ndarray, int]:
+        """The part of the page inside `box` (left, top, right, bottom as fractions of the upright page),
+        as `read` gives the whole page: its longer side at most `max_side`; and that side in full."""
+        ...
+
 
 def is_heif(data: bytes) -> bool:
     """True for an ISO media file whose brand is HEIF's (an iPhone's HEIC photo, for one)."""
@@ -137,6 +144,37 @@ class ImageReader:
             if factor > 1:
                 image = _reduced(image, factor, self._upright, self._scale)
             return _to_float_array(image, self._source_mode), max(self._upright)
+
+    def read_region(
+        self, box: tuple[float, float, float, float], max_side: int | None = None
+    ) -> tuple[np.ndarray, int]:
+        """The part of the image inside `box` (left, top, right, bottom as fractions of the upright image),
+        reduced by the whole factor that brings its longer side to `max_side` or below; and that side in full.
+
+        Only the region is converted and averaged, so a close look at a small
+        part of a large photo costs little; a JPEG is decoded again only when
+        the image kept is coarser than the region is asked for.
+        """
+        with _read_errors():
+            if self._image is None:
+                self._decode(None)  # the full size must be known before the region's reduction
+            width, height = self._upright
+            left, top = min(max(int(box[0] * width), 0), width - 1), min(max(int(box[1] * height), 0), height - 1)
+            right = min(max(int(np.ceil(box[2] * width)), left + 1), width)
+            bottom = min(max(int(np.ceil(box[3] * height)), top + 1), height)
+            side = max(right - left, bottom - top)
+            factor = -(-side // max_side) if max_side else 1
+            image = self._image
+            if image is None or self._scale > factor:  # kept too coarse for this region
+                image = self._decode(-(-max(width, height) // factor))
+            scale = self._scale
+            # The kept image may be a JPEG decoded at a fraction of its size: crop in its own pixels.
+            region = image.crop((left // scale, top // scale, -(-right // scale), -(-bottom // scale)))
+            region = region.convert(_averageable_mode(region))
+            target = (-(-(right - left) // factor), -(-(bottom - top) // factor))
+            if region.size != target:
+                region = region.resize(target, Image.Resampling.BOX)
+            return _to_float_array(region, self._source_mode), side
 
     def _decode(self, max_side: int | None) -> Image.Image:
         """Decode the file (at a JPEG draft scale when `max_side` allows), keep the upright image and return it."""

@@ -16,7 +16,7 @@ from typing import TextIO
 from watcher.protocol import LogFormat, LogLevel
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-EXTRA_FIELDS = ("decision", "file", "reason")
+EXTRA_FIELDS = ("decision", "file", "page", "reason")
 
 
 class JsonLinesFormatter(logging.Formatter):
@@ -66,9 +66,16 @@ def configure_logging(level: LogLevel = LogLevel.INFO, log_format: LogFormat = L
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-def decision(logger: logging.Logger, level: int, what: str, name: str, message: str, *args: object) -> None:
-    """Log one decision about one file; `message` starts with %s for the name (control characters escaped)."""
-    logger.log(level, message, printable(name), *args, extra={"decision": what, "file": name})
+def decision(
+    logger: logging.Logger, level: int, what: str, name: str, message: str, *args: object, page: int | None = None
+) -> None:
+    """Log one decision about one file (or one page of it); `message` starts with %s for the name
+    (control characters escaped), which reads "NAME page N" for a page."""
+    shown = printable(name) if page is None else f"{printable(name)} page {page}"
+    extra: dict[str, object] = {"decision": what, "file": name}
+    if page is not None:
+        extra["page"] = page
+    logger.log(level, message, shown, *args, extra=extra)
 
 
 def printable(name: str) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from watcher.cores import available_cores
 from watcher.imaging import Prepared, prepare_file
 from watcher.loading import ImageError
-from watcher.settings import DEFAULT_MAX_PAGES
+from watcher.settings import DEFAULT_MAX_PAGES, DEFAULT_READ_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,14 @@ def prepare_files(paths: Sequence[Path], max_pages: int = DEFAULT_MAX_PAGES) -> 
     prepared = [prepare_safely(path, max_pages=max_pages) for path in paths]
     release_free_memory()
     return prepared
+
+
+DOCUMENT_SUFFIXES = (".pdf", ".tif", ".tiff", ".heic", ".heif")
+
+
+def is_document(path: Path) -> bool:
+    """True for a PDF, TIFF or HEIC name: files read by large C libraries, so always read in a worker."""
+    return path.suffix.lower() in DOCUMENT_SUFFIXES
 
 
 def release_free_memory() -> None:
@@ -119,7 +127,9 @@ class PreparePool:
     starts them again, so memory at light load is the main process's alone.
     """
 
-    def __init__(self, workers: int, *, max_pages: int = DEFAULT_MAX_PAGES) -> None:
+    def __init__(
+        self, workers: int, *, max_pages: int = DEFAULT_MAX_PAGES, read_timeout: float = DEFAULT_READ_TIMEOUT
+    ) -> None:
         for name, value in WORKER_ENV.items():
             os.environ.setdefault(name, value)  # read by numpy as each worker imports it
         self._context = multiprocessing.get_context("forkserver")
@@ -127,6 +137,7 @@ class PreparePool:
         self._context.set_forkserver_preload(["__main__", "watcher.imaging", "watcher.ink"])
         self.workers = workers
         self.max_pages = max_pages
+        self.read_timeout = read_timeout
         self.broken = False
         self._executor: ProcessPoolExecutor | None = None
         self._last_used = time.monotonic()
@@ -207,7 +218,11 @@ class PreparePool:
 
 @contextmanager
 def prepared_in_order(
-    paths: Sequence[Path], *, workers: int | None = None, max_pages: int = DEFAULT_MAX_PAGES
+    paths: Sequence[Path],
+    *,
+    workers: int | None = None,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
 ) -> Iterator[Iterator[list[Prepared]]]:
     """Yield an iterator of prepared files (each a list of rows) in order: from worker processes when
     there are enough files and cores (started at once, so they warm up while the caller loads its model), else here."""
@@ -215,5 +230,5 @@ def prepared_in_order(
     if workers <= 1 or len(paths) < MIN_PARALLEL:
         yield (prepare_safely(path, max_pages=max_pages) for path in paths)
         return
-    with PreparePool(workers, max_pages=max_pages) as pool:
+    with PreparePool(workers, max_pages=max_pages, read_timeout=read_timeout) as pool:
         yield pool.prepare(paths)

@@ -1,9 +1,9 @@
-"""Read, classify and record a micro-batch of stable files: exactly one row per file and content.
+"""Read, classify and record a micro-batch of stable files: exactly one row per file (and page) and content.
 
-Each file is read once (`prepare_file` hashes and normalises it), files
-already in the ledger with the same content are skipped, the rest are
+Each file is read once (`prepare_file` hashes it and normalises each page),
+pages already in the ledger with the same content are skipped, the rest are
 classified together in one call, their rows appended durably, and only
-then are they moved or deleted. Every file is handled inside its own
+then, once every page of a file has its row, is the file moved or deleted. Every file is handled inside its own
 try/except: one bad file never stops the service. The processor returns
 what happened (`BatchOutcome`); the service keeps the counts and decides
 what to retry.
@@ -22,11 +22,13 @@ from typing import Protocol
 from watcher.classifier import Classifier, Prediction
 from watcher.disposal import Disposer
 from watcher.imaging import Prepared
+from watcher.loading import ImageError
 from watcher.logs import decision
-from watcher.parallel import PreparePool, prepare_safely, release_free_memory
+from watcher.parallel import PreparePool, is_document, prepare_safely, release_free_memory
 from watcher.protocol import After, Status
-from watcher.results import ResultRow
+from watcher.results import ResultRow, ledger_key
 from watcher.results_file import ResultsFile
+from watcher.settings import DEFAULT_MAX_PAGES
 from watcher.stability import Candidate, Signature, signature_of
 
 log = logging.getLogger(__name__)
@@ -44,11 +46,23 @@ class StopFlag(Protocol):
 
 @dataclass
 class Job:
-    """A stable file being processed: where it is, its name in the CSV, and what reading it gave."""
+    """A stable file being processed: where it is, its name in the CSV, and what reading it gave (a row per page)."""
 
     candidate: Candidate
     name: PurePosixPath
-    prepared: Prepared = field(default_factory=lambda: Prepared(sha256=""))
+    rows: list[Prepared] = field(default_factory=list)
+
+    @property
+    def error(self) -> ImageError | None:
+        """Why the file as a whole could not be read (a single row with no page), else None."""
+        if len(self.rows) == 1 and self.rows[0].page is None:
+            return self.rows[0].error
+        return None
+
+    @property
+    def sha256(self) -> str:
+        """The file's content hash ("" when its bytes could not be read)."""
+        return self.rows[0].sha256 if self.rows else ""
 
 
 @dataclass
@@ -71,15 +85,17 @@ class Processor:
         *,
         classifier: Classifier,
         sink: ResultsFile,
-        ledger: dict[str, set[str]],
+        ledger: dict[str, set[tuple[str, str]]],
         disposer: Disposer,
         settle: float,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
         self.classifier = classifier
         self.sink = sink
         self.ledger = ledger
         self.disposer = disposer
         self.retry_window = max(MIN_RETRY_WINDOW, 4 * settle)
+        self.max_pages = max_pages
         self._kept: dict[str, Signature] = {}  # files recorded and kept, so rescans need not reread them
 
     def is_known(self, name: str, stat: os.stat_result) -> bool:
@@ -97,34 +113,51 @@ class Processor:
         Raises ResultsError when the rows cannot be written: then nothing of this batch was moved or deleted.
         """
         outcome = BatchOutcome()
-        jobs = []
-        prepared_files = _prepare([job.candidate.path for job in batch], pool)
-        for index, (job, prepared) in enumerate(zip(batch, prepared_files, strict=False)):
+        work: list[tuple[Job, list[Prepared]]] = []  # each file with its pages that still need a row
+        prepared_files = self._prepare([job.candidate.path for job in batch], pool)
+        for index, (job, rows) in enumerate(zip(batch, prepared_files, strict=False)):
             if stop.is_set():  # stop taking new files; the unread ones are found again on the next start
                 outcome.unread = len(batch) - index
                 break
-            job.prepared = prepared
-            if self._needs_row(job, outcome):
-                jobs.append(job)
-        if jobs:
-            predictions = self._classify([job.prepared for job in jobs])
+            job.rows = rows
+            if self._may_need_rows(job, outcome):
+                missing = self._unrecorded(job, outcome)
+                if missing:
+                    work.append((job, missing))
+        if work:
+            items = [row for _, missing in work for row in missing]
+            predictions = iter(self._classify(items))
+            done = [(job, [(row, next(predictions)) for row in missing]) for job, missing in work]
             # Rows first, durably; a ResultsError here stops the service before anything is moved.
             self.sink.append(
                 [
-                    ResultRow(filename=str(job.name), prediction=p, sha256=job.prepared.sha256)
-                    for job, p in zip(jobs, predictions, strict=True)
+                    ResultRow(filename=str(job.name), prediction=p, sha256=row.sha256, page=row.page)
+                    for job, pairs in done
+                    for row, p in pairs
                 ]
             )
-            for job, prediction in zip(jobs, predictions, strict=True):
-                outcome.statuses.append(Status(prediction.status))
-                self._after_row(job, prediction, outcome)
+            for job, pairs in done:
+                for row, prediction in pairs:
+                    outcome.statuses.append(Status(prediction.status))
+                    self._record(job, row, prediction)
+                self._dispose(job, failed=any(p.status == Status.ERROR for _, p in pairs), outcome=outcome)
         release_free_memory()  # decoded pages go back to the system, so memory stays flat
         return outcome
 
-    def _needs_row(self, job: Job, outcome: BatchOutcome) -> bool:
-        """False when a prepared file needs no row now (vanished, retried or already recorded)."""
+    def _prepare(self, paths: Sequence[Path], pool: PreparePool | None) -> Iterator[list[Prepared]]:
+        """Read and normalise the files, in order: in the decode workers when the batch is large or holds
+        a document (PDF, TIFF, HEIC: their readers are large C libraries, so they are read under a time
+        limit, in a process that can be stopped); a few images are read here, sooner than a hand-over."""
+        if pool is not None and (
+            any(is_document(path) for path in paths) or (pool.workers > 1 and len(paths) >= PARALLEL_FROM)
+        ):
+            return pool.prepare(paths)
+        return (prepare_safely(path, max_pages=self.max_pages) for path in paths)
+
+    def _may_need_rows(self, job: Job, outcome: BatchOutcome) -> bool:
+        """False when a file that failed to read needs no row now: it vanished, or may still be growing."""
         name = str(job.name)
-        error = job.prepared.error
+        error = job.error
         if error is not None and not os.path.lexists(job.candidate.path):
             decision(log, logging.INFO, "vanished", name, "%s vanished before it could be read; no row")
             outcome.vanished += 1
@@ -133,12 +166,21 @@ class Processor:
             decision(log, logging.INFO, "retrying", name, "retrying %s: %s, and it may still be growing", error.reason)
             outcome.retries.append(job.candidate)
             return False
-        if job.prepared.sha256 in self.ledger.get(name, ()):
+        return True
+
+    def _unrecorded(self, job: Job, outcome: BatchOutcome) -> list[Prepared]:
+        """The file's rows not yet in the ledger; when none are left, the file is skipped and disposed of.
+
+        Pages recorded before a crash cut the rest are not recorded twice.
+        """
+        name = str(job.name)
+        recorded = self.ledger.get(name, set())
+        missing = [row for row in job.rows if ledger_key(row.sha256, row.page) not in recorded]
+        if not missing:
             decision(log, logging.INFO, "skipped", name, "skipped %s: already recorded with the same content")
             outcome.skipped += 1
-            self._dispose(job, failed=error is not None, outcome=outcome)
-            return False
-        return True
+            self._dispose(job, failed=any(row.error is not None for row in job.rows), outcome=outcome)
+        return missing
 
     def _may_grow(self, job: Job) -> bool:
         """A file that failed to decode may be unfinished if it changed within the retry window."""
@@ -164,13 +206,12 @@ class Processor:
                 predictions.append(Prediction(status=Status.ERROR, detail=f"classification failed: {exc}"))
         return predictions
 
-    def _after_row(self, job: Job, prediction: Prediction, outcome: BatchOutcome) -> None:
-        """Log the outcome, remember it in the ledger, then keep, move or delete the file."""
+    def _record(self, job: Job, row: Prepared, prediction: Prediction) -> None:
+        """Log a row's outcome and remember it in the ledger."""
         name = str(job.name)
-        self.ledger.setdefault(name, set()).add(job.prepared.sha256)
-        failed = prediction.status == Status.ERROR
-        if failed:
-            decision(log, logging.WARNING, "failed", name, "failed %s: %s", prediction.detail)
+        self.ledger.setdefault(name, set()).add(ledger_key(row.sha256, row.page))
+        if prediction.status == Status.ERROR:
+            decision(log, logging.WARNING, "failed", name, "failed %s: %s", prediction.detail, page=row.page)
         else:
             decision(
                 log,
@@ -181,8 +222,8 @@ class Processor:
                 prediction.status,
                 prediction.digit,
                 "" if prediction.confidence is None else f"{prediction.confidence:.4f}",
+                page=row.page,
             )
-        self._dispose(job, failed=failed, outcome=outcome)
 
     def _dispose(self, job: Job, *, failed: bool, outcome: BatchOutcome) -> None:
         """Apply --after; a kept file is remembered by its signature so rescans skip it cheaply."""
@@ -192,10 +233,3 @@ class Processor:
             outcome.dispose_failed += 1
         elif self.disposer.after == After.KEEP and job.candidate.stat is not None:
             self._kept[name] = signature_of(job.candidate.stat)
-
-
-def _prepare(paths: Sequence[Path], pool: PreparePool | None) -> Iterator[Prepared]:
-    """Read and normalise the files, in order: in the decode workers when the batch is large."""
-    if pool is None or len(paths) < PARALLEL_FROM:
-        return (prepare_safely(path) for path in paths)
-    return pool.prepare(paths)

@@ -77,7 +77,7 @@ def run(
     )
     try:
         telemetry.start()  # a metrics port that cannot be served fails now, before the model loads
-        with stop_on_signals(request), _decode_workers() as pool:
+        with stop_on_signals(request), _decode_workers(settings) as pool:
             classifier = classifier or Classifier(settings.model)  # before anything is read or written
             if request.is_set():
                 return Counts()
@@ -101,12 +101,10 @@ def run(
 
 
 @contextmanager
-def _decode_workers() -> Iterator[PreparePool | None]:
-    """One decode worker per core for large batches (started at the first one); none on one core."""
-    if available_cores() < 2:
-        yield None
-        return
-    with PreparePool(available_cores()) as pool:
+def _decode_workers(settings: WatchSettings) -> Iterator[PreparePool]:
+    """One decode worker per core (started at the first batch that needs them): they read large
+    batches, and every document, under the time limit (one worker on one core)."""
+    with PreparePool(available_cores(), max_pages=settings.max_pages, read_timeout=settings.read_timeout) as pool:
         yield pool
 
 
@@ -120,7 +118,7 @@ class Service:
         stop: StopRequest,
         classifier: Classifier,
         sink: ResultsFile,
-        ledger: dict[str, set[str]],
+        ledger: dict[str, set[tuple[str, str]]],
         doorbell: Doorbell,
         pool: PreparePool | None = None,
         telemetry: Telemetry,
@@ -136,7 +134,12 @@ class Service:
         closes = not settings.once and observing.closes_reported(settings.poll_seconds)
         self.tracker = StabilityTracker(settle=settings.settle_seconds, closes_reported=closes)
         self.processor = Processor(
-            classifier=classifier, sink=sink, ledger=ledger, disposer=Disposer(settings), settle=settings.settle_seconds
+            classifier=classifier,
+            sink=sink,
+            ledger=ledger,
+            disposer=Disposer(settings),
+            settle=settings.settle_seconds,
+            max_pages=settings.max_pages,
         )
         self.observation = observing.Observation(
             self.inbox, self.hints, recursive=settings.recursive, poll_seconds=settings.poll_seconds

@@ -42,6 +42,8 @@ class ClassifySettings:
     model: Path | None = None  # None: the shipped model
     patterns: tuple[str, ...] = IMAGE_PATTERNS
     neutralise_formulas: bool = True
+    max_pages: int = DEFAULT_MAX_PAGES  # a longer document gets one error row, no page rows
+    read_timeout: float = DEFAULT_READ_TIMEOUT  # seconds a worker may spend on one page (or image)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class WatchSettings:
     summary_interval_seconds: float = 60.0
     metrics_port: int | None = None  # None: no Prometheus endpoint
     metrics_address: str = "127.0.0.1"  # where the metrics endpoint listens; 0.0.0.0 for every interface
+    max_pages: int = DEFAULT_MAX_PAGES  # a longer document gets one error row, no page rows
+    read_timeout: float = DEFAULT_READ_TIMEOUT  # seconds a worker may spend on one page (or image)
 
     def processed_folder(self) -> Path | None:
         """Where processed files go, or None when they stay (keep) or are deleted."""

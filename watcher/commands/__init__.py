@@ -37,6 +37,27 @@ NeutraliseOption = Annotated[
     ),
 ]
 
+MaxPagesOption = Annotated[
+    int,
+    typer.Option(
+        metavar="N",
+        min=1,
+        help="Most pages read from one PDF or TIFF; a longer document gets one error row and no page rows.",
+        envvar="DIGITWATCH_MAX_PAGES",
+    ),
+]
+ReadTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        metavar="SECONDS",
+        min=0.1,
+        max=3600.0,
+        help="Longest a decode worker may spend opening a file or reading one page of it; "
+        "past it the file gets an error row.",
+        envvar="DIGITWATCH_READ_TIMEOUT",
+    ),
+]
+
 
 def fail(message: str, *, code: int = 1) -> typer.Exit:
     """Print an error for a person on stderr and return the Exit to raise."""

@@ -14,7 +14,7 @@ import typer
 
 from watcher import service
 from watcher.classifier import ModelError
-from watcher.commands import ModelOption, NeutraliseOption, fail
+from watcher.commands import MaxPagesOption, ModelOption, NeutraliseOption, ReadTimeoutOption, fail
 from watcher.errors import ServiceError
 from watcher.inbox import MAX_SECONDS
 from watcher.logs import configure_logging
@@ -206,8 +206,10 @@ def watch_command(
             help="Address the metrics endpoint listens on; 0.0.0.0 for every interface.",
         ),
     ] = DEFAULTS.metrics_address,
+    max_pages: MaxPagesOption = DEFAULTS.max_pages,
+    read_timeout: ReadTimeoutOption = DEFAULTS.read_timeout,
 ) -> None:
-    """Watch the inbox and classify every image dropped into it; one CSV row per file."""
+    """Watch the inbox and classify every image or PDF dropped into it; one CSV row per file (per page)."""
     settings = WatchSettings(
         inbox=inbox,
         results=results,
@@ -228,6 +230,8 @@ def watch_command(
         summary_interval_seconds=summary_interval,
         metrics_port=metrics_port,
         metrics_address=metrics_address,
+        max_pages=max_pages,
+        read_timeout=read_timeout,
     )
     configure_logging(settings.log_level, settings.log_format)
     try:
