@@ -152,15 +152,19 @@ def render_digit_file(digit: np.ndarray, condition: str, rng: np.random.Generato
 
 def render_digit(digit: np.ndarray, style: Style, rng: np.random.Generator) -> Image.Image:
     """A 28x28 uint8 MNIST digit (white on black) as a PIL page in the style's mode."""
-    height = _log_uniform(rng, *style.height_px)
+    page, layer = compose_page(ink_layer(digit, style, rng), style, rng)
+    return to_image(page, layer, style, rng)
+
+
+def ink_layer(digit: np.ndarray, style: Style, rng: np.random.Generator) -> np.ndarray:
+    """A 28x28 uint8 MNIST digit as pen ink (coverage 0..1) at the style's height, turned and cropped to its ink."""
+    height = log_uniform(rng, *style.height_px)
     scale = height / MNIST_BOX  # page pixels per MNIST pixel
     side = max(28, round(28 * scale))
     up = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255.0
     low = rng.uniform(0.15, 0.3)  # pen edges: a scan of a real pen stroke is sharper than upscaled MNIST
     coverage = np.clip((up - low) / rng.uniform(0.3, 0.5), 0.0, 1.0)
-    coverage = _finish_ink(coverage, style, scale, rng)
-    page, layer = compose_page(coverage, style, rng)
-    return to_image(page, layer, style, rng)
+    return _finish_ink(coverage, style, scale, rng)
 
 
 def _finish_ink(coverage: np.ndarray, style: Style, scale: float, rng: np.random.Generator) -> np.ndarray:
@@ -268,7 +272,8 @@ def encode(image: Image.Image, style: Style, rng: np.random.Generator) -> Render
     return Rendered(data=buffer.getvalue(), suffix=SUFFIXES[style.format])
 
 
-def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """A draw spread evenly over the orders of magnitude between low and high."""
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
@@ -296,7 +301,7 @@ def render_non_digit_file(kind: str, rng: np.random.Generator) -> Rendered:
 
 def render_non_digit(kind: str, style: Style, rng: np.random.Generator) -> Image.Image:
     """A PIL page in the style's mode holding a letter, a smudge, ruled lines, noise or nothing."""
-    height = _log_uniform(rng, *style.height_px)
+    height = log_uniform(rng, *style.height_px)
     if kind == "capital letters" or kind == "lowercase letters":
         coverage = _letter(CAPITALS if kind == "capital letters" else LOWERCASE, height, rng)
     elif kind == "smudge":
