@@ -1,4 +1,9 @@
-"""Real documents for tests: PDFs, multi-page TIFFs and HEIC photos of MNIST digits, and hostile PDFs."""
+"""Real documents for tests: PDFs, multi-page TIFFs and HEIC photos of MNIST digits, and hostile PDFs.
+
+The slow PDFs are real: a page draws a form that draws a form of 900 strokes,
+hundreds of times, which PDFium takes seconds to render (about 20 s for
+SLOW_CALLS on a two-core machine), while the file is 10 kB.
+"""
 
 from __future__ import annotations
 
@@ -84,3 +89,30 @@ def enormous_page_pdf() -> bytes:
 def corrupt_pdf() -> bytes:
     """Bytes that start like a PDF and then are not one."""
     return b"%PDF-1.7\n" + bytes(range(256)) * 8
+
+
+STROKES = b"0.5 w 10 10 m " + b"590 590 l 10 590 l 590 10 l " * 300 + b"S"
+SLOW_CALLS = 30  # a page drawing the nested form this many times (900 forms) renders for ~20 s
+
+
+def drawing_pdf(pages: int, calls: int, *, nested: bool = False) -> bytes:
+    """A PDF whose every page draws a 900-stroke form `calls` times (a form that does so, when nested)."""
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 600 600]"
+    kids = b" ".join(b"%d 0 R" % (5 + 2 * page) for page in range(pages))
+    objects = [
+        CATALOG,
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+        _stream(form, STROKES),
+        _stream(form + b" /Resources << /XObject << /X0 3 0 R >> >>", b"/X0 Do " * calls),
+    ]
+    resources = b"/Resources << /XObject << /X0 3 0 R /X1 4 0 R >> >>"
+    for page in range(pages):
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 600 600] /Contents %d 0 R %s >>" % (6 + 2 * page, resources)
+        )
+        objects.append(_stream(b"", (b"/X1 Do " if nested else b"/X0 Do ") * calls))
+    return pdf_bytes(objects)
+
+
+def _stream(entries: bytes, data: bytes) -> bytes:
+    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (entries, len(data), data)

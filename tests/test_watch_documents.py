@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pandas as pd
 import pytest
 
-from document_files import corrupt_pdf, encrypted_pdf, enormous_page_pdf, write_heic, write_pdf, write_tiff
+from document_files import (
+    SLOW_CALLS,
+    corrupt_pdf,
+    drawing_pdf,
+    encrypted_pdf,
+    enormous_page_pdf,
+    write_heic,
+    write_pdf,
+    write_tiff,
+)
 from service_helpers import ServiceProcess, png_bytes, read_rows, wait_for_rows
 
 
@@ -112,3 +122,32 @@ def test_classify_reads_documents_and_says_what_it_skipped(digitwatch_exe, tmp_p
         ("two_pages.pdf", "1", str(labels[0])),
         ("two_pages.pdf", "2", str(labels[1])),
     ]
+
+
+def test_a_page_too_slow_to_read_gets_one_error_row_and_a_stop_does_not_wait_for_one(digitwatch_exe, tmp_path, mnist):
+    images, labels = mnist
+    inbox, results = tmp_path / "inbox", tmp_path / "results.csv"
+    inbox.mkdir()
+    slow = drawing_pdf(1, SLOW_CALLS, nested=True)  # PDFium renders its page for about 20 s
+    args = ["--inbox", inbox, "--results", results, "--settle", 0, "--read-timeout", 3]
+    with ServiceProcess(digitwatch_exe, tmp_path / "service.log", *args) as service:
+        service.wait_ready()
+        (inbox / "slow.pdf").write_bytes(slow)
+        (inbox / "after.png").write_bytes(png_bytes(images[0]))
+        started = time.monotonic()
+        table = wait_for_rows(results, 2, timeout=30)
+        took = time.monotonic() - started
+        (slow_row,) = rows_of(table, "slow.pdf").itertuples()
+        assert slow_row.status == "error" and slow_row.page == ""
+        assert slow_row.detail.startswith("reading took longer than 3 s (--read-timeout) on page 1")
+        assert len(slow_row.sha256) == 64  # recorded: a restart does not read it again
+        assert rows_of(table, "after.png")["digit"].tolist() == [str(labels[0])]
+        assert took < 10, f"the error row took {took:.1f} s"
+
+        (inbox / "slow_too.pdf").write_bytes(slow + b"\n")  # other content: read, and stuck for 3 s
+        time.sleep(0.6)  # a worker is now rendering it
+        code, seconds = service.terminate()
+        assert code == 0, service.log()
+        assert seconds < 2.0, f"took {seconds:.1f} s to stop while a page was being read"
+    assert len(read_rows(results)) == 2  # no row for the file whose reading the stop cut short
+    assert "--read-timeout" in service.log()

@@ -35,10 +35,13 @@ DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit, 32-bit and
 class ImageError(Exception):
     """An image could not be read or holds no digit; `reason` says why in plain words."""
 
-    def __init__(self, reason: str, *, kind: Status = Status.ERROR) -> None:
+    def __init__(self, reason: str, *, kind: Status = Status.ERROR, retry: bool = True) -> None:
         super().__init__(reason)
         self.reason = reason
         self.kind = kind  # ERROR: unreadable file; NO_DIGIT: readable, but no digit in it
+        # False when reading it again cannot help, even while the file may still be growing:
+        # it hung or crashed its reader, and a retry would only do so again.
+        self.retry = retry
 
 
 def read_image_bytes(path: str | os.PathLike[str], *, allow_empty: bool = False) -> bytes:
@@ -156,20 +159,19 @@ class ImageReader:
         the image kept is coarser than the region is asked for.
         """
         with _read_errors():
-            if self._image is None:
-                self._decode(None)  # the full size must be known before the region's reduction
-            width, height = self._upright
+            kept = self._image if self._image is not None else self._decode(None)  # the full size is needed first
+            # The upright size, turned as the kept image is: a decoding in full records it unturned.
+            width, height = sorted(self._upright, reverse=kept.width > kept.height)
             left, top = min(max(int(box[0] * width), 0), width - 1), min(max(int(box[1] * height), 0), height - 1)
             right = min(max(int(np.ceil(box[2] * width)), left + 1), width)
             bottom = min(max(int(np.ceil(box[3] * height)), top + 1), height)
             side = max(right - left, bottom - top)
             factor = -(-side // max_side) if max_side else 1
-            image = self._image
-            if image is None or self._scale > factor:  # kept too coarse for this region
-                image = self._decode(-(-max(width, height) // factor))
+            if self._scale > factor:  # a JPEG kept too coarse for this region
+                kept = self._decode(-(-max(width, height) // factor))
             scale = self._scale
             # The kept image may be a JPEG decoded at a fraction of its size: crop in its own pixels.
-            region = image.crop((left // scale, top // scale, -(-right // scale), -(-bottom // scale)))
+            region = kept.crop((left // scale, top // scale, -(-right // scale), -(-bottom // scale)))
             region = region.convert(_averageable_mode(region))
             target = (-(-(right - left) // factor), -(-(bottom - top) // factor))
             if region.size != target:

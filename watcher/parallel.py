@@ -5,37 +5,42 @@ so one process keeps one core busy; the model needs a fraction of a core for
 the same images (see the README's Performance section). Workers are forked
 from a fresh "forkserver" process, never from this one: forking a process in
 which TensorFlow (a bring-your-own Keras model) has started threads is unsafe.
+
+Workers also keep hostile files away from this process. Documents (PDF,
+TIFF, HEIC) are read by large C libraries that Python cannot interrupt, so
+each step of a file (opening it, each page) runs under a time limit that a
+watchdog thread in the worker enforces by ending its own process, after
+telling this one which file it was reading. A worker that dies without a
+word (PDFium crashed, the OOM killer) costs a re-read of the files it may
+have been reading, one per task, until the file that kills it is found.
 """
 
 from __future__ import annotations
 
-import ctypes
+import hashlib
 import logging
 import multiprocessing
 import os
-import select
-import signal
-import sys
-import threading
+import stat
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.queues import SimpleQueue
 from pathlib import Path
+from typing import Any, Protocol
 
 from watcher.cores import available_cores
-from watcher.imaging import Prepared, prepare_file
-from watcher.loading import ImageError
+from watcher.decode_worker import Rows, prepare_safely, prepare_watched, release_free_memory, start_worker
+from watcher.documents import PDF_MAGIC_WITHIN, is_pdf
+from watcher.imaging import Prepared
+from watcher.loading import ImageError, is_heif, read_image_bytes
 from watcher.settings import DEFAULT_MAX_PAGES, DEFAULT_READ_TIMEOUT
 
 log = logging.getLogger(__name__)
-
-try:
-    _LIBC = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
-except OSError:  # musl and other C libraries have no malloc_trim
-    _LIBC = None
 
 MIN_PARALLEL = 200  # files: fewer are prepared in this process; starting workers costs ~0.5 s of CPU
 TASK_FILES = 32  # files per task sent to a worker: amortises the hand-over, keeps the cores evenly loaded
@@ -43,80 +48,100 @@ TASKS_AHEAD = 4  # tasks queued per worker: enough to never idle, few enough to 
 # numpy's OpenBLAS spreads even small matrix products over all cores; in workers that
 # already fill every core this only adds hand-offs (measured slower: see the README).
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# Read by C libraries that Python cannot interrupt: only ever in a worker, under the time limit.
+DOCUMENT_SUFFIXES = frozenset({".pdf", ".tif", ".tiff", ".heic", ".heif"})
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*")  # little- and big-endian TIFF
 
-
-def prepare_files(paths: Sequence[Path], max_pages: int = DEFAULT_MAX_PAGES) -> list[list[Prepared]]:
-    """Prepare files one after another (what each worker runs on its task), then give back freed memory."""
-    prepared = [prepare_safely(path, max_pages=max_pages) for path in paths]
-    release_free_memory()
-    return prepared
-
-
-DOCUMENT_SUFFIXES = (".pdf", ".tif", ".tiff", ".heic", ".heif")
+__all__ = ["PreparePool", "is_document", "prepare_safely", "prepared_in_order", "release_free_memory"]
 
 
 def is_document(path: Path) -> bool:
-    """True for a PDF, TIFF or HEIC name: files read by large C libraries, so always read in a worker."""
-    return path.suffix.lower() in DOCUMENT_SUFFIXES
+    """True for a file that a large C library reads (PDF, TIFF, HEIC), by its name or by its first bytes.
 
-
-def release_free_memory() -> None:
-    """Return the heap's free pages to the system (glibc; a no-op elsewhere).
-
-    glibc raises its mmap threshold once a large block is freed, so the arrays of
-    later images come from the heap, which then holds on to every page it ever
-    used: without this, a service's memory grows with every burst. Trimming after
-    every few dozen files keeps it flat for next to nothing, where a fixed mmap
-    threshold would slow decoding (figures in the README's Speed section).
+    Such files are read only in a worker, under the time limit. The readers go
+    by the bytes, not the name (a PDF named .png is still rendered by PDFium),
+    so the first kilobyte is looked at too: one small read, done here.
     """
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    if path.suffix.lower() in DOCUMENT_SUFFIXES:
+        return True
+    head = _first_bytes(path)
+    return is_pdf(head) or head[:4] in TIFF_MAGIC or is_heif(head)
 
 
-def prepare_safely(path: Path, *, max_pages: int = DEFAULT_MAX_PAGES) -> list[Prepared]:
-    """`prepare_file`, with any unexpected exception turned into that file's error row."""
+def _first_bytes(path: Path) -> bytes:
+    """The file's first kilobyte; nothing for what cannot be read or is not a regular file (a pipe would block)."""
     try:
-        return prepare_file(path, max_pages=max_pages)
-    except Exception as exc:  # imaging promises not to raise; a bug must cost one row, never a batch
-        log.exception("unexpected error reading %s", path)
-        return [Prepared(sha256="", error=ImageError(f"internal error: {exc.__class__.__name__}: {exc}"))]
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, PDF_MAGIC_WITHIN) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
-PARENT_POLL = 0.5  # seconds between checks that the main process lives, where pidfd_open is missing
+STOP_CHECK = 0.1  # seconds: how often a wait for workers looks whether a stop was asked for
 
 
-def _start_worker(main_pid: int) -> None:
-    """Ignore Ctrl-C (the main process decides when its workers stop) and die with the main process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_when_gone, args=(main_pid,), name="watch-main-process", daemon=True).start()
+class StopFlag(Protocol):
+    """Anything that says whether a stop was asked for (a threading.Event, the service's StopRequest)."""
+
+    def is_set(self) -> bool: ...
 
 
-def _exit_when_gone(main_pid: int) -> None:
-    """Exit this worker as soon as the main process is gone, however it died (kill -9, OOM killer).
+GROUPED, ALONE, SUSPECT = 0, 1, 2  # how a waiting file is handed out: see `_Batch`
 
-    A worker's parent is the forkserver, not the main process, so a
-    parent-death signal would not fire; and each worker holds the pipes that
-    keep the forkserver and the resource tracker alive, so once the workers
-    are gone those two exit by themselves. A pidfd cannot be fooled by pid reuse.
+
+@dataclass
+class _Batch:
+    """The files of one `prepare` call: their rows once read, and how each waiting one is to be read.
+
+    Files go out in tasks of TASK_FILES (GROUPED). When a worker dies without
+    naming a file, the unfinished files of every task in flight move up one
+    level: GROUPED ones are read ALONE (one per task, a task per worker), ALONE
+    ones become SUSPECTs, read one at a time with nothing else in flight, so a
+    suspect whose worker dies is the file that killed it. Each death moves
+    files up or settles one, so the retries end.
     """
-    try:
-        pidfd = os.pidfd_open(main_pid)
-    except (AttributeError, OSError):  # not Linux 5.3+: poll instead
-        while _alive(main_pid):
-            time.sleep(PARENT_POLL)
-    else:
-        select.select([pidfd], [], [])  # readable once the process has exited
-    os._exit(1)
+
+    paths: list[Path]
+    rows: list[Rows | None] = field(init=False)
+    waiting: list[deque[int]] = field(init=False)  # file indices by level, in order
+    in_flight: dict[Future[list[Rows]], tuple[int, list[int]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rows = [None] * len(self.paths)
+        self.waiting = [deque(range(len(self.paths))), deque(), deque()]
+
+    def next_task(self, workers: int) -> tuple[int, list[int]] | None:
+        """The next task that may be handed out now, as (level, file indices), or None."""
+        level = next((level for level in (SUSPECT, ALONE, GROUPED) if self.waiting[level]), None)
+        if level is None or any(busy == SUSPECT for busy, _ in self.in_flight.values()):
+            return None
+        most = {SUSPECT: 1, ALONE: workers, GROUPED: TASKS_AHEAD * workers}[level]
+        if len(self.in_flight) >= most:
+            return None
+        queue = self.waiting[level]
+        return level, [queue.popleft() for _ in range(min(len(queue), TASK_FILES if level == GROUPED else 1))]
+
+    def put_back(self, level: int, indices: list[int]) -> None:
+        """Make files wait again at `level` (in order with those already there)."""
+        self.waiting[level] = deque(sorted([*self.waiting[level], *indices]))
+
+    def take_first_waiting(self) -> tuple[int, int]:
+        """The waiting file that comes first, as (level, index), no longer waiting."""
+        level = min((queue[0], level) for level, queue in enumerate(self.waiting) if queue)[1]
+        return level, self.waiting[level].popleft()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else: our pid was reused, so ours is gone
-        return False
-    return True
+@dataclass
+class _Reports:
+    """What the workers of one pool said before it broke."""
+
+    started: bool = False  # at least one worker finished starting
+    slow: dict[str, int] = field(default_factory=dict)  # path: the step that ran past the limit
 
 
 class PreparePool:
@@ -125,21 +150,25 @@ class PreparePool:
     Workers start with the first task, not before; a long-running caller (the
     service) can stop them once idle with `stop_if_idle`, and the next task
     starts them again, so memory at light load is the main process's alone.
+    Each step of a file (opening it, each page) may take `read_timeout` seconds.
     """
 
     def __init__(
         self, workers: int, *, max_pages: int = DEFAULT_MAX_PAGES, read_timeout: float = DEFAULT_READ_TIMEOUT
     ) -> None:
+        if not read_timeout > 0:
+            raise ValueError(f"read_timeout must be a positive number of seconds, not {read_timeout}")
         for name, value in WORKER_ENV.items():
             os.environ.setdefault(name, value)  # read by numpy as each worker imports it
         self._context = multiprocessing.get_context("forkserver")
         # Imported once in the server, so each forked worker starts with them in memory.
-        self._context.set_forkserver_preload(["__main__", "watcher.imaging", "watcher.ink"])
-        self.workers = workers
+        self._context.set_forkserver_preload(["__main__", "watcher.decode_worker", "watcher.ink"])
+        self.workers = max(1, workers)
         self.max_pages = max_pages
         self.read_timeout = read_timeout
-        self.broken = False
+        self.broken = False  # the workers could not start: images are read here, documents not at all
         self._executor: ProcessPoolExecutor | None = None
+        self._reports: SimpleQueue[Any] | None = None  # one per executor: a killed worker may leave it locked
         self._last_used = time.monotonic()
 
     def __enter__(self) -> PreparePool:
@@ -150,9 +179,7 @@ class PreparePool:
 
     def close(self) -> None:
         """Stop the workers (pending tasks are cancelled)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        self._stop_executor()
         self.broken = False  # the next task starts fresh workers
 
     def stop_if_idle(self, idle_seconds: float) -> None:
@@ -161,59 +188,184 @@ class PreparePool:
             log.info("stopping %d idle decode workers", self.workers)
             self.close()
 
-    def prepare(self, paths: Sequence[Path]) -> Iterator[list[Prepared]]:
-        """Prepared files in the order of `paths`; the first tasks are handed out now, not at first use.
+    def prepare(self, paths: Sequence[Path], stop: StopFlag | None = None) -> Iterator[Rows]:
+        """Each file's rows, in the order of `paths`; the first tasks are handed out now, not at first use.
 
-        If the pool breaks (a worker crashed, or could not start), the files
-        not yet prepared are prepared in this process instead: slower, same rows.
+        Once `stop` is set the rows end early, within STOP_CHECK seconds, and
+        the workers are stopped at once: a stop never waits for a slow page.
+
+        A file whose reading runs past the time limit, or that makes its worker
+        die, gets one error row (with its SHA-256, computed here) and the other
+        files are read again in fresh workers. Only if the workers cannot start
+        at all are images read in this process; documents then get an error row.
         """
-        tasks = deque(paths[start : start + TASK_FILES] for start in range(0, len(paths), TASK_FILES))
-        pending: deque[tuple[Sequence[Path], Future[list[list[Prepared]]] | None]] = deque()
+        batch = _Batch(list(paths))
+        self._hand_out(batch)
+        return self._in_order(batch, stop)
 
-        def top_up() -> None:
-            while tasks and len(pending) < TASKS_AHEAD * self.workers:
-                task = tasks.popleft()
-                pending.append((task, None if self.broken else self._submit(task)))
+    def _in_order(self, batch: _Batch, stop: StopFlag | None) -> Iterator[Rows]:
+        for index in range(len(batch.paths)):
+            while (rows := batch.rows[index]) is None:
+                if stop is not None and stop.is_set():
+                    self.close()  # the files in flight are read again on the next start
+                    return
+                self._advance(batch, timeout=None if stop is None else STOP_CHECK)
+            batch.rows[index] = None  # the caller holds them now; memory stays bounded
+            yield rows
 
-        top_up()
-        return self._in_order(pending, top_up)
+    def _advance(self, batch: _Batch, timeout: float | None) -> None:
+        """Hand out what may go out, then take in finished tasks (waiting at most `timeout` seconds for one),
+        or read one file here."""
+        self._hand_out(batch)
+        if batch.in_flight:
+            done, _ = wait(batch.in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+            if any(isinstance(future.exception(), BrokenProcessPool) for future in done):
+                self._recover(batch)
+                return
+            for future in done:
+                _, task = batch.in_flight.pop(future)
+                self._store(batch, task, future)
+        elif self.broken:
+            self._read_here(batch)
+        # else: the pool broke as a task went out; the next call hands out to fresh workers
 
-    def _submit(self, task: Sequence[Path]) -> Future[list[list[Prepared]]] | None:
+    def _hand_out(self, batch: _Batch) -> None:
+        while not self.broken and (task := batch.next_task(self.workers)) is not None:
+            level, indices = task
+            try:
+                future = self._submit([batch.paths[index] for index in indices])
+            except BrokenProcessPool:  # a worker died while idle
+                batch.put_back(level, indices)
+                self._recover(batch)
+                return
+            except OSError as exc:  # no process, pipe or semaphore to be had
+                batch.put_back(level, indices)
+                self._give_up(f"decode workers cannot start ({exc})")
+                return
+            batch.in_flight[future] = task
+
+    def _submit(self, task: Sequence[Path]) -> Future[list[Rows]]:
         self._last_used = time.monotonic()
         if self._executor is None:
+            self._reports = self._context.SimpleQueue()
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=self._context, initializer=_start_worker, initargs=(os.getpid(),)
+                max_workers=self.workers,
+                mp_context=self._context,
+                initializer=start_worker,
+                initargs=(os.getpid(), self.read_timeout, self._reports),
             )
+        return self._executor.submit(prepare_watched, task, self.max_pages)
+
+    def _store(self, batch: _Batch, task: list[int], future: Future[list[Rows]]) -> None:
+        """Keep a finished task's rows; a task that failed in the hand-over costs its files an error row each."""
+        self._last_used = time.monotonic()
         try:
-            return self._executor.submit(prepare_files, task, self.max_pages)
-        except BrokenProcessPool as exc:
-            self._break(exc)
-            return None
+            results = future.result()
+        except Exception as exc:  # workers catch every file's errors: this is a bug, worth one row per file
+            log.exception("decode task failed")
+            results = [[Prepared(sha256="", error=ImageError(f"internal error: {exc!r}"))] for _ in task]
+        for index, rows in zip(task, results, strict=True):
+            batch.rows[index] = rows
 
-    def _in_order(
-        self, pending: deque[tuple[Sequence[Path], Future[list[list[Prepared]]] | None]], top_up: Callable[[], None]
-    ) -> Iterator[list[Prepared]]:
-        while pending:
-            task, future = pending.popleft()
-            results = self._result(task, future)
-            top_up()
-            yield from results
+    def _recover(self, batch: _Batch) -> None:
+        """After a worker died: keep what finished, settle the files it named, and send the rest out again."""
+        reports = self._stop_executor()
+        unfinished: list[tuple[int, list[int]]] = []
+        for future, (level, task) in batch.in_flight.items():
+            if future.done() and not future.cancelled() and not isinstance(future.exception(), BrokenProcessPool):
+                self._store(batch, task, future)
+            else:
+                unfinished.append((level, task))
+        batch.in_flight.clear()
+        if not reports.started:
+            for level, task in unfinished:
+                batch.put_back(level, task)
+            self._give_up("decode workers could not start")
+            return
+        named = any([self._settle_slow(batch, task, reports.slow) for _, task in unfinished])  # all settled
+        if not named:
+            log.warning(
+                "a decode worker died unannounced; the %d files it may have been reading go out again, fewer at once",
+                sum(len(task) for _, task in unfinished),
+            )
+        for level, task in unfinished:
+            # Files in flight beside a named one were not to blame: as before. Otherwise one level up.
+            self._retry(batch, level if named else level + 1, [i for i in task if batch.rows[i] is None])
 
-    def _result(self, task: Sequence[Path], future: Future[list[list[Prepared]]] | None) -> list[list[Prepared]]:
-        """A task's results, from its worker or, when the pool is broken, prepared here."""
-        if future is not None:
-            try:
-                results = future.result()
-                self._last_used = time.monotonic()
-                return results
-            except BrokenProcessPool as exc:
-                self._break(exc)
-        return prepare_files(task, self.max_pages)
+    def _settle_slow(self, batch: _Batch, task: list[int], slow: dict[str, int]) -> bool:
+        """Give each file of `task` that a watchdog named its error row; True when there was one."""
+        named = False
+        for index in task:
+            step = slow.get(str(batch.paths[index]))
+            if step is not None:
+                where = "while opening it" if step == 0 else f"on page {step}"
+                reason = f"reading took longer than {self.read_timeout:g} s (--read-timeout) {where}; reader stopped"
+                batch.rows[index] = _error_rows(batch.paths[index], reason)
+                log.warning("%s: %s", batch.paths[index], reason)
+                named = True
+        return named
 
-    def _break(self, exc: BaseException) -> None:
+    def _retry(self, batch: _Batch, level: int, indices: list[int]) -> None:
+        if level <= SUSPECT:
+            batch.put_back(level, indices)
+            return
+        for index in indices:  # it was the only file in flight, read alone, and its worker died again
+            reason = "the reader crashed on this file: its worker process died each time it read it, also alone"
+            batch.rows[index] = _error_rows(batch.paths[index], reason)
+            log.warning("%s: %s", batch.paths[index], reason)
+
+    def _read_here(self, batch: _Batch) -> None:
+        """Without workers: read the first waiting image here; a document, or a file that was being read
+        when a worker died, gets an error row instead (their readers may crash or hang this process)."""
+        level, index = batch.take_first_waiting()
+        path = batch.paths[index]
+        if level == GROUPED and not is_document(path):
+            batch.rows[index] = prepare_safely(path, max_pages=self.max_pages)
+            return
+        why = "documents are" if level == GROUPED else "a file being read when a worker died is"
+        batch.rows[index] = _error_rows(path, f"not read: decode workers cannot start, and {why} read only in one")
+
+    def _give_up(self, why: str) -> None:
         if not self.broken:
-            log.warning("decode workers failed (%s); preparing the remaining files in this process", exc)
+            log.warning("%s; reading images in this process, and no documents, until the workers restart", why)
         self.broken = True
+
+    def _stop_executor(self) -> _Reports:
+        """Stop the workers (their futures are all settled once it returns) and collect what they reported."""
+        executor, queue = self._executor, self._reports
+        self._executor = self._reports = None
+        if executor is not None:
+            _kill_workers(executor)  # rather than wait for a page that may take up to the time limit
+            executor.shutdown(wait=True, cancel_futures=True)
+        reports = _Reports()
+        if queue is not None:
+            while not queue.empty():
+                kind, *details = queue.get()
+                if kind == "ready":
+                    reports.started = True
+                else:
+                    reports.slow[details[0]] = details[1]
+            queue.close()
+        return reports
+
+
+def _kill_workers(executor: ProcessPoolExecutor) -> None:
+    """End the executor's workers now; Python 3.14 has a method for it, earlier ones keep them in `_processes`."""
+    kill = getattr(executor, "kill_workers", None)
+    if kill is not None:
+        kill()
+        return
+    for process in list(getattr(executor, "_processes", {}).values()):
+        process.kill()
+
+
+def _error_rows(path: Path, reason: str) -> Rows:
+    """One error row for a file not read, with the SHA-256 of its bytes, so the ledger knows the file."""
+    try:
+        sha256 = hashlib.sha256(read_image_bytes(path, allow_empty=True)).hexdigest()
+    except ImageError:  # gone or unreadable meanwhile: no hash to give
+        sha256 = ""
+    return [Prepared(sha256=sha256, error=ImageError(reason, retry=False))]
 
 
 @contextmanager
@@ -223,12 +375,27 @@ def prepared_in_order(
     workers: int | None = None,
     max_pages: int = DEFAULT_MAX_PAGES,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
-) -> Iterator[Iterator[list[Prepared]]]:
+) -> Iterator[Iterator[Rows]]:
     """Yield an iterator of prepared files (each a list of rows) in order: from worker processes when
-    there are enough files and cores (started at once, so they warm up while the caller loads its model), else here."""
+    there are enough files and cores (started at once, so they warm up while the caller loads its model),
+    else here; documents are always read by workers, under the time limit."""
     workers = available_cores() if workers is None else workers
-    if workers <= 1 or len(paths) < MIN_PARALLEL:
+    if workers > 1 and len(paths) >= MIN_PARALLEL:
+        with PreparePool(workers, max_pages=max_pages, read_timeout=read_timeout) as pool:
+            yield pool.prepare(paths)
+        return
+    documents = [is_document(path) for path in paths]
+    if not any(documents):
         yield (prepare_safely(path, max_pages=max_pages) for path in paths)
         return
-    with PreparePool(workers, max_pages=max_pages, read_timeout=read_timeout) as pool:
-        yield pool.prepare(paths)
+    to_workers = [path for path, document in zip(paths, documents, strict=True) if document]
+    with PreparePool(min(workers, len(to_workers)), max_pages=max_pages, read_timeout=read_timeout) as pool:
+        yield _merged(paths, documents, pool.prepare(to_workers), max_pages=max_pages)
+
+
+def _merged(
+    paths: Sequence[Path], documents: Sequence[bool], from_workers: Iterator[Rows], *, max_pages: int
+) -> Iterator[Rows]:
+    """Documents' rows from the workers, images' read here, in the order of `paths`."""
+    for path, document in zip(paths, documents, strict=True):
+        yield next(from_workers) if document else prepare_safely(path, max_pages=max_pages)

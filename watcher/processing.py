@@ -17,14 +17,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Protocol
 
 from watcher.classifier import Classifier, Prediction
 from watcher.disposal import Disposer
 from watcher.imaging import Prepared
 from watcher.loading import ImageError
 from watcher.logs import decision
-from watcher.parallel import PreparePool, is_document, prepare_safely, release_free_memory
+from watcher.parallel import PreparePool, StopFlag, is_document, prepare_safely, release_free_memory
 from watcher.protocol import After, Status
 from watcher.results import ResultRow, ledger_key
 from watcher.results_file import ResultsFile
@@ -36,12 +35,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10  # decode failures tolerated while a file may still be growing
 MIN_RETRY_WINDOW = 3.0  # seconds: a file changed more recently than this may still be growing
 PARALLEL_FROM = 8  # files in a batch: fewer are read in this thread, quicker than handing them to workers
-
-
-class StopFlag(Protocol):
-    """Anything that says whether a stop was asked for (a threading.Event, a StopRequest)."""
-
-    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -114,11 +107,12 @@ class Processor:
         """
         outcome = BatchOutcome()
         work: list[tuple[Job, list[Prepared]]] = []  # each file with its pages that still need a row
-        prepared_files = self._prepare([job.candidate.path for job in batch], pool)
-        for index, (job, rows) in enumerate(zip(batch, prepared_files, strict=False)):
-            if stop.is_set():  # stop taking new files; the unread ones are found again on the next start
-                outcome.unread = len(batch) - index
+        prepared_files = self._prepare([job.candidate.path for job in batch], pool, stop)
+        outcome.unread = len(batch)  # until read: a stop leaves the rest for the next start, which finds them again
+        for job, rows in zip(batch, prepared_files, strict=False):
+            if stop.is_set():
                 break
+            outcome.unread -= 1
             job.rows = rows
             if self._may_need_rows(job, outcome):
                 missing = self._unrecorded(job, outcome)
@@ -144,14 +138,14 @@ class Processor:
         release_free_memory()  # decoded pages go back to the system, so memory stays flat
         return outcome
 
-    def _prepare(self, paths: Sequence[Path], pool: PreparePool | None) -> Iterator[list[Prepared]]:
+    def _prepare(self, paths: Sequence[Path], pool: PreparePool | None, stop: StopFlag) -> Iterator[list[Prepared]]:
         """Read and normalise the files, in order: in the decode workers when the batch is large or holds
         a document (PDF, TIFF, HEIC: their readers are large C libraries, so they are read under a time
         limit, in a process that can be stopped); a few images are read here, sooner than a hand-over."""
         if pool is not None and (
             any(is_document(path) for path in paths) or (pool.workers > 1 and len(paths) >= PARALLEL_FROM)
         ):
-            return pool.prepare(paths)
+            return pool.prepare(paths, stop)
         return (prepare_safely(path, max_pages=self.max_pages) for path in paths)
 
     def _may_need_rows(self, job: Job, outcome: BatchOutcome) -> bool:
@@ -162,7 +156,7 @@ class Processor:
             decision(log, logging.INFO, "vanished", name, "%s vanished before it could be read; no row")
             outcome.vanished += 1
             return False
-        if error is not None and error.kind == Status.ERROR and self._may_grow(job):
+        if error is not None and error.kind == Status.ERROR and error.retry and self._may_grow(job):
             decision(log, logging.INFO, "retrying", name, "retrying %s: %s, and it may still be growing", error.reason)
             outcome.retries.append(job.candidate)
             return False
