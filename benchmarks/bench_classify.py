@@ -96,7 +96,8 @@ def decode_rate(files: list[Path], *, workers: int) -> float:
 
 def model_alone(folder: Path, model: Path, *, threads: int, batch: int = 512) -> float:
     """Images per second of the LiteRT model alone on already normalised digits."""
-    digits = np.stack([p.digit for p in map(prepare_file, sorted(folder.glob("*.png"))[:2048]) if p.digit is not None])
+    rows = [row for path in sorted(folder.glob("*.png"))[:2048] for row in prepare_file(path)]
+    digits = np.stack([row.digit for row in rows if row.digit is not None])
     backend = LiteRTBackend(model.with_suffix(".tflite"), threads=threads)
     inputs = digits[..., None]
     backend.predict(inputs[:batch])
@@ -114,7 +115,7 @@ def per_image_loop(files: list[Path], model: Path) -> float:
     net.predict(np.zeros((1, 28, 28, 1), np.float32), verbose=0)  # the first call builds the graph
     started = time.perf_counter()
     for path in files:
-        prepared = prepare_file(path)
+        (prepared,) = prepare_file(path)
         if prepared.digit is not None:
             net.predict(prepared.digit[None, ..., None], verbose=0)
     return len(files) / (time.perf_counter() - started)
