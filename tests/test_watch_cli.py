@@ -299,6 +299,8 @@ def test_every_option_names_its_environment_variable():
         "log-level",
         "log-format",
         "summary-interval",
+        "max-pages",
+        "read-timeout",
     ):
         assert f"--{option}" in result.output
         assert "DIGITWATCH_" + option.upper().replace("-", "_") in result.output
