@@ -18,6 +18,9 @@ the outcome and returns its figures. Not run in CI; about 3 minutes on two cores
                    an empty sha256, then after chmod 644 a second, ok row with the real sha256
   foreign_results  a user's CSV at the results path: `watch` and `classify --results` exit 1 and
                    leave it byte-identical
+  hostile_documents  encrypted, corrupt, 200-inch-page, 101-page and 20-s-to-render PDFs: an error row
+                   each within 15 s (default --read-timeout), a good PDF after them read, and SIGTERM
+                   while a slow page renders stops it within 2 s
 
     .venv/bin/python benchmarks/faults.py                  # all of them
     .venv/bin/python benchmarks/faults.py --only overflow  # one
@@ -40,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fault_documents
 import fault_process
 import fault_storage
 from fault_kit import Figures, Folder, new_folder
@@ -55,6 +59,7 @@ FAULTS: dict[str, Fault] = {
     "overflow": fault_process.overflow,
     "unreadable": fault_storage.unreadable,
     "foreign_results": fault_storage.foreign_results,
+    "hostile_documents": fault_documents.hostile_documents,
 }
 
 

@@ -273,8 +273,11 @@ class Service:
         if reason is not None:
             self._log_ignored(str(name), reason)
             return
-        if kind == HintKind.SCAN and self.processor.is_known(str(name), stat):
-            return  # recorded and kept, unchanged since
+        if self.processor.is_known(str(name), stat):
+            # Recorded and kept, unchanged since: a rescan finds it again, and a late event of the write
+            # that made it arrives after its row. Reading it again would cost as much as the first time
+            # (up to --read-timeout for a hostile document) only to skip it.
+            return
         if self.tracker.nominate(path, kind, time.monotonic()):
             self.counts.seen += 1
             decision(log, logging.INFO, "queued", str(name), "queued %s (%s)", kind)
