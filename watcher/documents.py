@@ -156,9 +156,12 @@ class _PdfPage:
                     raise ImageError(f"page region too large: {region[0]:,.0f} x {region[1]:,.0f} points")
                 full = round(max(region) * RENDER_DPI / POINTS_PER_INCH)
                 side = min(max_side or full, full)
-                # PDFium cuts these amounts off each side (left, bottom, right, top), after turning the page.
-                crop = (left * width, (1 - bottom) * height, (1 - right) * width, top * height)
-                bitmap = page.render(scale=side / max(region), crop=crop, grayscale=True, draw_annots=True)
+                scale = side / max(region)
+                # PDFium cuts these amounts off each side (left, bottom, right, top), after turning the page,
+                # rounded up to whole pixels: whole pixels less a hair, so a float error cuts none too many.
+                cuts = (left * width, (1 - bottom) * height, (1 - right) * width, top * height)
+                crop = tuple(max(round(cut * scale) - 1e-3, 0) / scale for cut in cuts)
+                bitmap = page.render(scale=scale, crop=crop, grayscale=True, draw_annots=True)
                 pixels = bitmap.to_numpy()
                 bitmap.close()
             finally:

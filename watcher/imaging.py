@@ -41,10 +41,8 @@ ANALYSIS_SIDE = 160  # pixels: files are first read reduced to this (see `normal
 WORKING_SIDE = 1024  # pixels: the most a file is read at, and the size arrays are reduced to
 MIN_DIGIT_SIDE = 2 * DIGIT_BOX  # pixels: a digit found smaller than this is read again at a finer scale
 MIN_DIGIT_SHARE = 0.03  # of the page's longer side: a smaller digit is too small to read (9 mm on A4)
-MIN_DIGIT_PIXELS = 12  # pixels in full: a smaller digit is too small to read, whatever the page
 SPECK_SHARE = 0.01  # of the page's longer side: ink smaller than this is dust on a blank page
-SPECK_PIXELS = 6  # pixels in full: ink smaller than this is dust, whatever the page
-SPOT_MARGIN = 1.0  # a spot of ink is read again with this many times its size around it, each way
+SPECK_PIXELS = 12  # pixels in full: ink smaller than this is dust whatever the page, never a digit to read
 
 # Reads a page, or a region of it, with its longer side at most the pixels given.
 Reading = Callable[[int], tuple[np.ndarray, int]]
@@ -119,20 +117,19 @@ def normalise_page(reader: PageReader) -> np.ndarray:
     in proportion to the pixels, and a digit filling a good part of the page
     keeps far more than the 20 pixels it ends up with. When the digit found is
     smaller than MIN_DIGIT_SIDE, the file is read again just finely enough, up
-    to WORKING_SIDE. Whether there is ink at all is judged by shares of the
-    page, the same at any scale, so a digit covering less than about a sixth
-    of the page's side shows no ink there: then the ink is looked for as a
-    spot in the reduced reading and the region around it read closer (see
-    `_normalise_small_digit`).
+    to WORKING_SIDE. When no digit is found there, it may be small for the
+    page: whether there is ink at all is judged by shares of the page, so a
+    digit under about a sixth of the page's side shows none, and one a little
+    larger is too few pixels across to show its strokes. Then the region
+    around the ink is read closer (see `_normalise_small_digit`).
     """
     pixels, full_side = reader.read(ANALYSIS_SIDE)
     try:
-        ink = _find_ink(pixels)
+        crop, _ = _crop_finely(reader.read, ANALYSIS_SIDE, (pixels, full_side), _find_ink(pixels))
     except ImageError as exc:
-        if not _too_little_ink(exc):
+        if exc.kind != Status.NO_DIGIT:
             raise
         return _normalise_small_digit(reader, pixels, full_side, exc)
-    crop, _ = _crop_finely(reader.read, ANALYSIS_SIDE, (pixels, full_side), ink)
     return _centre_by_mass(_scale_to_box(crop))
 
 
@@ -156,62 +153,53 @@ def _crop_finely(read: Reading, side: int, reading: tuple[np.ndarray, int], ink:
         ink = _find_ink(pixels)
 
 
-def _normalise_small_digit(reader: PageReader, pixels: np.ndarray, full_side: int, little: ImageError) -> np.ndarray:
-    """Read a digit too small for the page's reduced reading (`pixels`) to show as ink.
+def _normalise_small_digit(reader: PageReader, pixels: np.ndarray, full_side: int, refusal: ImageError) -> np.ndarray:
+    """Read a digit too small for the page's reduced reading (`pixels`) to find.
 
-    The reduced reading still shows where ink is, as a faint spot; only the
-    region around it is read again, finely enough for the digit, and its ink
-    found as usual. Raises `little` (why the reduced reading showed no ink)
-    when there is no spot, or only dust, and ImageError(NO_DIGIT) when the
-    digit is under MIN_DIGIT_SHARE of the page's longer side.
+    The reduced reading still shows where the ink is, as a faint spot; only
+    the region around it is read again, finely enough for the digit, and its
+    ink found as usual. Raises `refusal` (why the reduced reading found no
+    digit) when there is no lone spot, nothing digit-like in it, or only dust;
+    and ImageError(NO_DIGIT) when the digit is under MIN_DIGIT_SHARE of the
+    page's longer side.
     """
-    spot = _find_ink_spot(pixels)
-    if spot is None:
-        raise little
-    box, region_side = _region_around(spot, pixels.shape[:2])
+    region = _find_ink_spot(pixels)
+    if region is None:
+        raise refusal
     reduced_by = full_side / max(pixels.shape[:2])
-    spot_side = reduced_by * max(spot[0].stop - spot[0].start, spot[1].stop - spot[1].start)
-    enough = max(1, int(spot_side / MIN_DIGIT_SIDE))  # as `_crop_finely` reckons it
-    side = min(WORKING_SIDE, -(-round(region_side * reduced_by) // enough))
-    read = functools.partial(reader.read_region, box)
+    region_side = reduced_by * max(region[0].stop - region[0].start, region[1].stop - region[1].start)
+    # The spot is about a third of its region: read it so that its digit gets MIN_DIGIT_SIDE pixels or more.
+    enough = max(1, int(region_side / (3 * MIN_DIGIT_SIDE)))
+    side = min(WORKING_SIDE, -(-round(region_side) // enough))
+    read = functools.partial(reader.read_region, _fractions(region, pixels.shape[:2]))
     try:
-        region = read(side)
-        crop, scale = _crop_finely(read, side, region, _find_ink(region[0]))
+        reading = read(side)
+        crop, scale = _crop_finely(read, side, reading, _find_ink(reading[0]))
     except ImageError as exc:
         if exc.kind != Status.NO_DIGIT:
             raise
-        raise little from exc  # nothing digit-like where the ink was
-    _check_digit_size(max(crop.shape) * scale, full_side, little)
+        raise refusal from exc
+    _check_digit_size(max(crop.shape) * scale, full_side, refusal)
     return _centre_by_mass(_scale_to_box(crop))
 
 
-def _region_around(spot: tuple[slice, slice], shape: tuple[int, ...]) -> tuple[tuple[float, float, float, float], int]:
-    """The spot's box widened by SPOT_MARGIN times its longer side each way, as fractions
-    (left, top, right, bottom) of an image of `shape`; and the region's longer side in its pixels.
-
-    The margin takes in strokes too faint to show in the spot, and leaves
-    enough paper around the digit for the paper and its noise to be measured.
-    """
-    margin = max(2, round(SPOT_MARGIN * max(spot[0].stop - spot[0].start, spot[1].stop - spot[1].start)))
-    top, bottom = max(spot[0].start - margin, 0), min(spot[0].stop + margin, shape[0])
-    left, right = max(spot[1].start - margin, 0), min(spot[1].stop + margin, shape[1])
-    box = (left / shape[1], top / shape[0], right / shape[1], bottom / shape[0])
-    return box, max(bottom - top, right - left)
+def _fractions(box: tuple[slice, slice], shape: tuple[int, ...]) -> tuple[float, float, float, float]:
+    """A box in an image of `shape` as fractions (left, top, right, bottom) of its width and height."""
+    return (box[1].start / shape[1], box[0].start / shape[0], box[1].stop / shape[1], box[0].stop / shape[0])
 
 
-def _check_digit_size(size: float, full_side: int, little: ImageError) -> None:
+def _check_digit_size(size: float, full_side: int, refusal: ImageError) -> None:
     """Refuse a digit `size` pixels across (in full) on a page `full_side` pixels long when too small to read.
 
-    Ink under SPECK_SHARE of the page is dust, not a digit: the page is as
-    blank as `little` says.
+    Ink under SPECK_SHARE of the page, or SPECK_PIXELS, is dust rather than a
+    digit: then the reduced reading's `refusal` stands.
     """
     if size < max(SPECK_SHARE * full_side, SPECK_PIXELS):
-        raise little
-    needed = max(MIN_DIGIT_SHARE * full_side, MIN_DIGIT_PIXELS)
-    if size < needed:
+        raise refusal
+    if size < MIN_DIGIT_SHARE * full_side:
         raise ImageError(
             f"digit too small to read: about {size:.0f} px on a page {full_side} px long, "
-            f"where {needed:.0f} px or more can be read",
+            f"where {MIN_DIGIT_SHARE * full_side:.0f} px or more can be read",
             kind=Status.NO_DIGIT,
         )
 
@@ -256,13 +244,6 @@ def _find_ink_spot(pixels: np.ndarray) -> tuple[slice, slice] | None:
     from watcher.ink import find_ink_spot
 
     return find_ink_spot(pixels)
-
-
-def _too_little_ink(exc: ImageError) -> bool:
-    """Whether `find_ink` failed because too little ink showed, which a small digit on a large page does."""
-    from watcher.ink import TooLittleInk
-
-    return isinstance(exc, TooLittleInk)
 
 
 def _crop_to_ink(ink: Ink) -> np.ndarray:

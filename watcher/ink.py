@@ -5,6 +5,8 @@ paper as a smooth surface so uneven lighting cancels out; measure the paper's
 noise and set the ink threshold well above it; then keep the connected
 strokes that form the digit, dropping specks, ruled lines, page borders and
 form boxes. Raises ImageError(kind=Status.NO_DIGIT) when nothing digit-like is left.
+On a page whose ink covers too little of it for that, `find_ink_spot` still
+says where the ink is, so that a small digit can be read again closer.
 """
 
 from __future__ import annotations
@@ -28,11 +30,10 @@ EDGE = 2  # pixels of soft stroke edge kept around the selected strokes
 # Growing by a cross EDGE times is growing once by this diamond (one pass: half the time).
 EDGE_SHAPE = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), EDGE)
 SPOT_CONTRAST = 0.05  # ink strength that marks a spot of ink in a reduced reading, where strokes are diluted
+SPOT_MARGIN = 1.0  # a spot of ink is widened by this many times its size each way
+SPOT_SHARE = 0.5  # of all the ink showing on the page: a widened spot holding less is not a lone digit
+SPOT_LARGEST = 0.25  # of the page's longer side: a larger patch of ink is not a small digit
 SAMPLE_PIXELS = 4096  # images with four times as many pixels have their levels estimated from a quarter
-
-
-class TooLittleInk(ImageError):
-    """No ink, or only specks, at the scale the page was read at: a digit small for the page may still be there."""
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,17 @@ def find_ink(pixels: np.ndarray) -> Ink:
 
 
 def find_ink_spot(pixels: np.ndarray) -> tuple[slice, slice] | None:
-    """Where on a page too little ink shows for `find_ink`: the box of the patch holding the most ink, or None.
+    """Where on a page too little ink shows for `find_ink`: a box around the patch holding the most ink, or None.
 
     Meant for a page read reduced, where a small digit is a few diluted
     pixels: `find_ink` judges ink by its share of the page and misses it,
-    while here any patch standing clear of the paper and its noise counts.
-    Polarity is the side with the stronger extreme, since the percentiles
-    `find_ink` decides by see only paper when ink covers so little.
+    while here a patch standing clear of the paper and its noise counts if
+    it spans under SPOT_LARGEST of the page. The box is the patch widened by
+    SPOT_MARGIN times its size each way, taking in strokes too faint to show;
+    it must hold SPOT_SHARE of all the ink that shows, since a small digit is
+    the one place on its page where ink stands out, while noise, ruling or
+    grain stand out all over. Polarity is the side with the stronger extreme:
+    the percentiles `find_ink` decides by see only paper.
     """
     if min(pixels.shape[:2]) < 4:
         return None
@@ -69,13 +74,17 @@ def find_ink_spot(pixels: np.ndarray) -> tuple[slice, slice] | None:
     darker = _departure(channels, levels, dark_ink=True)
     lighter = _departure(channels, levels, dark_ink=False)
     departure = darker if darker.max() >= lighter.max() else lighter
-    threshold = max(SPOT_CONTRAST, NOISE_SIGMAS * _noise_level(departure))
-    labels, count = ndimage.label(departure >= threshold, structure=np.ones((3, 3), dtype=bool))
+    above = departure >= max(SPOT_CONTRAST, NOISE_SIGMAS * _noise_level(departure))
+    labels, count = ndimage.label(above, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return None
     mass = ndimage.sum_labels(departure, labels, np.arange(1, count + 1))
-    spot = ndimage.find_objects(labels)[int(np.argmax(mass))]
-    return (spot[0], spot[1])
+    patch = ndimage.find_objects(labels)[int(np.argmax(mass))]
+    size = max(patch[0].stop - patch[0].start, patch[1].stop - patch[1].start)
+    if size > SPOT_LARGEST * max(departure.shape):
+        return None  # ink this large is for `find_ink` to judge, and it has
+    box = _widened(patch, max(2, round(SPOT_MARGIN * size)), departure.shape)
+    return box if float(departure[box][above[box]].sum()) >= SPOT_SHARE * float(mass.sum()) else None
 
 
 def _departure(channels: np.ndarray, levels: list[np.ndarray | np.float32], *, dark_ink: bool) -> np.ndarray:
@@ -179,7 +188,7 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     noise = _noise_level(_sample(smooth))
     peak = float(_percentiles(_sample(strength), (99.5,))[0])
     if peak < max(MIN_CONTRAST, NOISE_SIGMAS * noise):
-        raise TooLittleInk("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
+        raise ImageError("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
     threshold = max(_otsu_threshold(_sample(strength), peak), 0.25 * peak, NOISE_SIGMAS * noise)
     strokes, box = select_digit_strokes(strength >= threshold)
     raw_noise = _noise_level(_sample(departure)) if large else 0.0
@@ -273,7 +282,7 @@ def select_digit_strokes(above: np.ndarray) -> tuple[np.ndarray, tuple[slice, sl
     keep = [i for i in candidates if areas[i] >= max(0.08 * largest, 0.0004 * above.size)]
     kept_area = sum(int(areas[i]) for i in keep)
     if largest < max(4, 0.0002 * above.size):
-        raise TooLittleInk("no digit: only specks of ink", kind=Status.NO_DIGIT)
+        raise ImageError("no digit: only specks of ink", kind=Status.NO_DIGIT)
     if len(keep) > 12 or kept_area < 0.5 * sum(int(areas[i]) for i in candidates):
         raise ImageError("no digit: ink is scattered like noise", kind=Status.NO_DIGIT)
     box = (
