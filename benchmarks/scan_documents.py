@@ -11,15 +11,20 @@ single-image conditions of `scan_render` render byte for byte as before.
 from __future__ import annotations
 
 import io
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import contourpy
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the hand-made PDF writer the tests use
+
+from document_files import pdf_bytes as hand_made_pdf
 from scan_render import INKS, PAPERS, PHONE, Rendered, Style, image_rng, ink_layer, log_uniform, render_digit
 
 DOCUMENT_STREAM = 2  # image_rng stream: digit images use 0, non-digits 1
@@ -111,15 +116,7 @@ def pdf_bytes(pages: list[tuple[float, float, bytes]]) -> bytes:
             f"/Resources << >> /Contents {4 + 2 * index} 0 R >>".encode()
         )
         objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n%b\nendstream" % (len(packed), packed))
-    out, offsets = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"), []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%b\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return hand_made_pdf(objects)
 
 
 def g4_tiff(digits: list[np.ndarray], rng: np.random.Generator) -> Rendered:

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from watcher.imaging import Prepared, prepare_file
+
 PAGE = (600, 800)  # pixels, width x height: a small page, so tests stay fast
 DIGIT_SIDE = 280  # pixels: the 28x28 MNIST field scaled up on the page
 
@@ -116,3 +118,17 @@ def drawing_pdf(pages: int, calls: int, *, nested: bool = False) -> bytes:
 
 def _stream(entries: bytes, data: bytes) -> bytes:
     return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (entries, len(data), data)
+
+
+def assert_read_right(got: list[Prepared], path: Path) -> None:
+    """The rows the workers gave for `path` are those of reading it here."""
+    expected = prepare_file(path)
+
+    def summary(rows: list[Prepared]) -> list[tuple[str, int | None, tuple[str, str] | None]]:
+        return [(row.sha256, row.page, row.error and (row.error.kind, row.error.reason)) for row in rows]
+
+    assert summary(got) == summary(expected)
+    for a, b in zip(got, expected, strict=True):
+        assert (a.digit is None) == (b.digit is None)
+        if a.digit is not None:
+            np.testing.assert_array_equal(a.digit, b.digit)

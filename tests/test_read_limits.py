@@ -17,11 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from document_files import SLOW_CALLS, drawing_pdf
-from watcher.imaging import Prepared, prepare_file
+from document_files import SLOW_CALLS, assert_read_right, drawing_pdf
+from watcher.imaging import prepare_file
 from watcher.parallel import PreparePool, prepared_in_order
 
 LIMIT = 1.0  # seconds: --read-timeout in these tests
@@ -38,16 +37,6 @@ def slow_pdf(tmp_path) -> Path:
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def assert_read_right(got: list[Prepared], path: Path) -> None:
-    """The rows the workers gave for `path` are those of reading it here."""
-    expected = prepare_file(path)
-    assert [(row.sha256, row.page, row.error) for row in got] == [(row.sha256, row.page, row.error) for row in expected]
-    for a, b in zip(got, expected, strict=True):
-        assert (a.digit is None) == (b.digit is None)
-        if a.digit is not None:
-            np.testing.assert_array_equal(a.digit, b.digit)
 
 
 def test_a_page_that_reads_too_long_gets_an_error_row_and_the_files_around_it_are_read(digit_files, slow_pdf):
