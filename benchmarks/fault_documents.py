@@ -28,7 +28,7 @@ STOP_WITHIN = 2.0  # seconds: the service's promise on SIGTERM
 
 def hostile_documents(folder: Folder) -> Figures:
     """Each hostile PDF an error row within ERROR_WITHIN s, the good PDF after them read, a stop at once."""
-    digits = np.load(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz")["x_test"][:3]
+    digits = np.load(Path(__file__).resolve().parents[1] / "tests" / "data" / "mnist_small.npz")["x_test"][:3]
     hostile = {
         "encrypted.pdf": encrypted_pdf(),
         "corrupt.pdf": corrupt_pdf(),
