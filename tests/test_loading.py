@@ -484,3 +484,13 @@ def test_cut_out_page_in_clear_surround_takes_the_paper_colour(tmp_path):
     pixels = load_image(saved(Image.fromarray(rgba, mode="RGBA"), tmp_path / "cutout.png"))
     np.testing.assert_allclose(pixels[0, 0], np.float32([180, 175, 170]) / 255, atol=1e-6)
     np.testing.assert_allclose(pixels[50, 37], np.float32([20, 20, 20]) / 255, atol=1e-6)
+
+
+def test_a_turned_photo_read_in_full_then_reduced_keeps_its_upright_shape():
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored lying on its side: 300 wide, 200 high; upright 200 wide, 300 high
+    Image.new("L", (300, 200), 200).save(buffer, "JPEG", exif=exif.tobytes())
+    reader = loading.ImageReader(buffer.getvalue())
+    assert reader.read(None)[0].shape == (300, 200)
+    assert reader.read(100)[0].shape == (100, 67)

@@ -160,8 +160,7 @@ class ImageReader:
         """
         with _read_errors():
             kept = self._image if self._image is not None else self._decode(None)  # the full size is needed first
-            # The upright size, turned as the kept image is: a decoding in full records it unturned.
-            width, height = sorted(self._upright, reverse=kept.width > kept.height)
+            width, height = self._upright
             left, top = min(max(int(box[0] * width), 0), width - 1), min(max(int(box[1] * height), 0), height - 1)
             right = min(max(int(np.ceil(box[2] * width)), left + 1), width)
             bottom = min(max(int(np.ceil(box[3] * height)), top + 1), height)
@@ -191,12 +190,11 @@ class ImageReader:
                     raise ImageError(f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})")
                 self._source_mode = image.mode
                 factor = -(-max(width, height) // max_side) if max_side else 1
-                turned = False
                 if factor > 1:
                     # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, far faster than in full.
                     image.draft(image.mode, (-(-width // factor), -(-height // factor)))
-                    # Orientations 5 to 8 turn the picture a quarter: width and height swap.
-                    turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+                # Orientations 5 to 8 turn the picture a quarter: width and height swap.
+                turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
                 image.load()
                 self._upright = (height, width) if turned else (width, height)
                 self._scale = round(max(width, height) / max(image.size))
