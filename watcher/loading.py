@@ -184,7 +184,8 @@ class ImageReader:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(self._data)) as image:
-                image.seek(self._frame)  # before the size check: each TIFF page has its own size
+                if self._frame:  # a TIFF page, before the size check: each page has its own size
+                    image.seek(self._frame)  # (a HEIC opens at its primary image, which need not be its first)
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise ImageError(f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})")
