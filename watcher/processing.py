@@ -142,8 +142,9 @@ class Processor:
         """Read and normalise the files, in order: in the decode workers when the batch is large or holds
         a document (PDF, TIFF, HEIC: their readers are large C libraries, so they are read under a time
         limit, in a process that can be stopped); a few images are read here, sooner than a hand-over."""
+        # The batch size first: is_document reads each file's first bytes, needless for a large batch.
         if pool is not None and (
-            any(is_document(path) for path in paths) or (pool.workers > 1 and len(paths) >= PARALLEL_FROM)
+            (pool.workers > 1 and len(paths) >= PARALLEL_FROM) or any(is_document(path) for path in paths)
         ):
             return pool.prepare(paths, stop)
         return (prepare_safely(path, max_pages=self.max_pages) for path in paths)
