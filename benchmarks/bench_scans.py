@@ -83,6 +83,7 @@ def run_benchmark(settings: BenchSettings) -> BenchResult:
             statuses=np.array([p.status for p in predictions]),
             digits=np.array([-1 if p.digit is None else p.digit for p in predictions]),
             confidences=np.array([np.nan if p.confidence is None else p.confidence for p in predictions]),
+            details=np.array([p.detail for p in predictions]),
             tutorial=tutorial_digits(keras_model(classifier.model_path), samples),
             read_seconds=read_seconds,
             arrays=_spread(arrays, digit_rows, len(samples)),

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+import rules
+from train.calibrate import expected_calibration_error
 from watcher.documents import open_document
 from watcher.imaging import normalise_page
 from watcher.loading import ImageError, PageReader, read_image_bytes
@@ -26,6 +28,8 @@ LEGEND = (
     "          (a TIFF page is seek()ed to; Pillow cannot open a PDF, so PDF pages count as wrong).",
     "arrays:   the same digits as plain MNIST arrays through the same model: the ceiling for a condition.",
     "n:        digits; a document (PDF, multi-page TIFF) holds one per page, and each page is one results row.",
+    "ECE:      expected calibration error of the rows' confidence in the condition (15 bins).",
+    "rules:    each hand-written rule of the normaliser, with the real digits it refused (no_digit).",
 )
 TARGETS = {"accuracy": 0.993, "non_digits_flagged": 0.90, "digits_flagged": 0.02, "calibration_error": 0.02}
 
@@ -55,6 +59,7 @@ class BenchResult:
     arrays: np.ndarray | None = None  # int per sample: the model's digit for its MNIST array, -1 for non-digits
     reference: tuple[float, float] = (np.nan, np.nan)  # accuracy, flagged share on the digits as MNIST arrays
     header: str = ""  # what was run: counts, seed, model
+    details: np.ndarray | None = None  # str per sample: the row's detail (a no_digit row's reason)
     seconds: dict[str, float] = field(default_factory=dict)  # render, product, tutorial
 
     @property
@@ -93,7 +98,7 @@ def _digit_table(result: BenchResult) -> list[str]:
     is_digit = labels >= 0
     lines = [
         f"{'condition':<42}{'n':>6}{'product':>9}{'accepted':>10}{'flagged':>9}{'no_digit':>10}{'tutorial':>10}"
-        f"{'arrays':>9}"
+        f"{'arrays':>9}{'ECE':>7}"
     ]
     for name in dict.fromkeys(groups[is_digit]):
         lines.append(_digit_row(name, result, labels, is_digit & (groups == name)))
@@ -105,8 +110,11 @@ def _digit_table(result: BenchResult) -> list[str]:
     accuracy, flagged = result.reference
     lines.append(
         f"{'reference: same digits as MNIST arrays':<42}{is_digit.sum():>6}{accuracy:>9.2%}{'-':>10}"
-        f"{flagged:>9.2%}{'-':>10}{'-':>10}{'-':>9}"
+        f"{flagged:>9.2%}{'-':>10}{'-':>10}{'-':>9}{'-':>7}"
     )
+    if result.details is not None:
+        refused = rules.false_rejection_table(groups[is_digit], result.statuses[is_digit], result.details[is_digit])
+        lines += ["", *refused]
     return lines
 
 
@@ -118,9 +126,11 @@ def _digit_row(name: str, result: BenchResult, labels: np.ndarray, rows: np.ndar
     tutorial = result.tutorial[rows] == labels[rows]
     accepted_acc = f"{right[accepted].mean():.2%}" if accepted.any() else "-"
     arrays = f"{(result.arrays[rows] == labels[rows]).mean():.2%}" if result.arrays is not None else "-"
+    scored = ~np.isnan(result.confidences[rows])
+    ece = expected_calibration_error(result.confidences[rows][scored], right[scored]) if scored.any() else np.nan
     return (
         f"{name:<42}{rows.sum():>6}{right.mean():>9.2%}{accepted_acc:>10}"
-        f"{flagged.mean():>9.2%}{no_digit.mean():>10.2%}{tutorial.mean():>10.2%}{arrays:>9}"
+        f"{flagged.mean():>9.2%}{no_digit.mean():>10.2%}{tutorial.mean():>10.2%}{arrays:>9}{ece:>7.2%}"
     )
 
 
@@ -198,8 +208,6 @@ def _conditions_under(result: BenchResult) -> str:
 
 def _digit_ece(result: BenchResult) -> float:
     """Expected calibration error of `confidence` over the digit renderings that got one."""
-    from train.calibrate import expected_calibration_error
-
     labels = result.labels
     scored = (labels >= 0) & ~np.isnan(result.confidences)
     correct = result.digits[scored] == labels[scored]
