@@ -158,7 +158,7 @@ def test_missing_input_path(digitwatch_exe, served_model_path, tmp_path):
 @pytest.mark.slow
 def test_train_one_epoch_writes_every_artifact(digitwatch_exe, tmp_path):
     output = tmp_path / "models" / "small.keras"
-    # 200 synthetic non-digits instead of 6,000: every step of the recipe runs, in less time.
+    # 200 synthetic non-digits and 100 redrawn digits instead of thousands: every step of the recipe runs, in less time.
     result = run(
         digitwatch_exe,
         "train",
@@ -168,6 +168,8 @@ def test_train_one_epoch_writes_every_artifact(digitwatch_exe, tmp_path):
         "1",
         "--negatives",
         "200",
+        "--variants",
+        "100",
         "--output",
         output,
         "--seed",
@@ -183,6 +185,7 @@ def test_train_one_epoch_writes_every_artifact(digitwatch_exe, tmp_path):
     assert meta["input_shape"] == [28, 28, 1] and meta["classes"] == [str(d) for d in range(10)]
     assert 0 < meta["test_accuracy"] <= 1 and meta["temperature"] > 0 and len(meta["dataset_sha256"]) == 64
     assert meta["seed"] == 3 and meta["versions"]["keras"].startswith("3")
+    assert (meta["negatives"], meta["variants"], meta["members"]) == (200, 100, 2)
     evaluated = run(digitwatch_exe, "evaluate", "--data", SMALL_MNIST, "--model", output)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "accuracy:" in evaluated.stdout
@@ -203,10 +206,12 @@ def test_train_without_network_says_to_pass_data(monkeypatch, tmp_path):
 
 def test_train_defaults_are_the_recipe():
     """The CLI writes the recipe's defaults out (it imports nothing from train/ at start-up); they must agree."""
-    from train import DEFAULT_EPOCHS, DEFAULT_NEGATIVES
+    from train import DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS
     from watcher.commands import train as train_cli
 
-    assert (train_cli.DEFAULT_EPOCHS, train_cli.DEFAULT_NEGATIVES) == (DEFAULT_EPOCHS, DEFAULT_NEGATIVES)
+    names = ("DEFAULT_EPOCHS", "DEFAULT_NEGATIVES", "DEFAULT_VARIANTS", "DEFAULT_MEMBERS")
+    recipe = [DEFAULT_EPOCHS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS, DEFAULT_MEMBERS]
+    assert [getattr(train_cli, name) for name in names] == recipe
 
 
 def test_train_refuses_output_that_is_not_keras(tmp_path):

@@ -7,7 +7,9 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 ECE_BINS = 15
-MAX_FLAGGED_SHARE = 0.01  # at most 1% of validation digits may fall under the threshold
+# At most 0.6% of validation digits may fall under the threshold: scanned and photographed digits fall
+# under it about 1.4 times as often as MNIST's own (README "The shipped model"), and at most 1% should.
+MAX_FLAGGED_SHARE = 0.006
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:

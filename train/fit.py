@@ -6,14 +6,14 @@ import logging
 import platform
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from train import DEFAULT_EPOCHS, DEFAULT_NEGATIVES, calibrate, report
+from train import DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS, calibrate, report
 from train.data import Dataset, load_mnist, normalise_digits
 from train.export import export_litert
 from watcher import __version__, imaging
@@ -41,6 +41,8 @@ class TrainSettings:
     peak_learning_rate: float = 3e-3
     augment: bool = True
     negatives: int = DEFAULT_NEGATIVES  # synthetic non-digits with a uniform target; see train/negatives.py
+    variants: int = DEFAULT_VARIANTS  # thick-marker and low-resolution redrawings; see train/variants.py
+    members: int = DEFAULT_MEMBERS  # networks trained with seeds seed, seed+1, ...; their logits averaged
     verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
 
 
@@ -58,13 +60,45 @@ class TrainResult:
 
 def train(settings: TrainSettings) -> TrainResult:
     """Load data, train, calibrate on validation, test once, and save model and artifacts."""
-    keras = import_keras_quietly()  # before anything else imports TensorFlow, so it starts without its notices
+    keras_api = import_keras_quietly()  # before anything else imports TensorFlow, so it starts without its notices
     started = time.monotonic()
-    keras.utils.set_random_seed(settings.seed)
+    keras_api.utils.set_random_seed(settings.seed)
     dataset = load_mnist(settings.data)
     x_fit, y_fit, x_val, y_val = _split(dataset, settings)
-    model, history = _fit(x_fit, y_fit, x_val, y_val, settings)
+    members: list[keras.Model] = []
+    history: dict[str, list[float]] = {}
+    for index in range(settings.members):
+        member_settings = replace(settings, seed=settings.seed + index)  # its own init, redrawings and stream
+        keras_api.utils.set_random_seed(member_settings.seed)
+        if settings.members > 1:
+            log.info("training member %d of %d (seed %d)", index + 1, settings.members, member_settings.seed)
+        member, member_history = _fit(x_fit, y_fit, x_val, y_val, member_settings, name=f"member_{index}")
+        members.append(member)
+        history = history or member_history  # the curves plotted are the first member's
+    model = members[0] if len(members) == 1 else ensemble(members)
+    return _finish(model, history, dataset, (x_val, y_val), settings, started)
 
+
+def ensemble(members: list[keras.Model]) -> keras.Model:
+    """One model whose logits are the mean of its members' logits: one file, one LiteRT call."""
+    from train.model import INPUT_SHAPE
+
+    keras = import_keras_quietly()
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    logits = keras.layers.Average(name="logits")([member(inputs) for member in members])
+    return keras.Model(inputs, logits, name="digitwatch_ensemble")
+
+
+def _finish(
+    model: keras.Model,
+    history: dict[str, list[float]],
+    dataset: Dataset,
+    validation: tuple[np.ndarray, np.ndarray],
+    settings: TrainSettings,
+    started: float,
+) -> TrainResult:
+    """Calibrate on validation, test once, and save the model with its artifacts."""
+    x_val, y_val = validation
     val_logits = model.predict(x_val, batch_size=1024, verbose=0)
     temperature = calibrate.fit_temperature(val_logits, y_val)
     calibration = _calibration_report(val_logits, y_val, temperature)
@@ -106,7 +140,13 @@ def _split(dataset: Dataset, settings: TrainSettings) -> tuple[np.ndarray, np.nd
 
 
 def _fit(
-    x_fit: np.ndarray, y_fit: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, settings: TrainSettings
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    settings: TrainSettings,
+    *,
+    name: str = "digitwatch_cnn",
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train with augmentation and a warm-up + cosine schedule; return the best-on-validation model and the history."""
     from train.model import build_model
@@ -114,7 +154,8 @@ def _fit(
     keras = import_keras_quietly()
 
     model = build_model()
-    x_fit, y_fit = _with_negatives(x_fit, _one_hot(y_fit), settings)
+    x_fit, y_fit = _with_variants(x_fit, _one_hot(y_fit), settings)
+    x_fit, y_fit = _with_negatives(x_fit, y_fit, settings)
     steps_per_epoch = int(np.ceil(len(x_fit) / settings.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=settings.peak_learning_rate / 10,
@@ -142,7 +183,7 @@ def _fit(
         )
         model.load_weights(best)
     # Ship weights without optimizer state: a third of the size, and users only predict.
-    inference_model = build_model()
+    inference_model = build_model(name=name)
     inference_model.set_weights(model.get_weights())
     return inference_model, history.history
 
@@ -151,15 +192,34 @@ def _one_hot(labels: np.ndarray) -> np.ndarray:
     return np.asarray(np.eye(len(CLASSES), dtype=np.float32)[labels])
 
 
+def _with_variants(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Append digits redrawn with a thick marker or as low-resolution rasters, with their own labels."""
+    count = min(settings.variants, len(x_fit) // 3)
+    if count <= 0:
+        return x_fit, y_fit
+    from train.variants import draw_variants
+
+    log.info("redrawing %d digits with a thick marker or at low resolution", count)
+    images = _denormalised(x_fit)
+    variants, sources = draw_variants(images, count, seed=settings.seed)
+    return np.concatenate([x_fit, variants[..., None]]), np.concatenate([y_fit, y_fit[sources]])
+
+
+def _denormalised(x_fit: np.ndarray) -> np.ndarray:
+    """The normalised fitting digits as 28x28 uint8 images, white on black, for redrawing."""
+    return np.asarray(np.clip(x_fit.reshape(len(x_fit), 28, 28) * 255 + 0.5, 0, 255), dtype=np.uint8)
+
+
 def _with_negatives(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray]:
     """Append synthetic non-digits whose target is uniform: "none of the ten, equally"."""
-    count = min(settings.negatives, len(x_fit) // 9)  # at most a tenth of what the model sees
+    count = min(settings.negatives, len(x_fit) // 5)  # at most a sixth of what the model sees
     if count <= 0:
         return x_fit, y_fit
     from train.negatives import render_negatives
 
-    log.info("drawing %d synthetic non-digits (letters, symbols, shapes)", count)
-    negatives = render_negatives(count, seed=settings.seed)[..., None]
+    log.info("drawing %d synthetic non-digits (letters, symbols, shapes, digit pairs, scribbles)", count)
+    digits = _denormalised(x_fit[: min(len(x_fit), 20000)])
+    negatives = render_negatives(count, seed=settings.seed, digits=digits)[..., None]
     uniform = np.full((len(negatives), len(CLASSES)), 1.0 / len(CLASSES), dtype=np.float32)
     return np.concatenate([x_fit, negatives]), np.concatenate([y_fit, uniform])
 
@@ -227,6 +287,8 @@ def _metadata(
         "epochs": settings.epochs,
         "seed": settings.seed,
         "negatives": settings.negatives,
+        "variants": settings.variants,
+        "members": settings.members,
         "versions": {
             "digitwatch": __version__,
             "tensorflow": tf.__version__,

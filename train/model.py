@@ -20,7 +20,7 @@ def _conv_block(x: Tensor, filters: int, *, kernel_size: int = 3, strides: int =
     return layers.Activation("relu")(x)
 
 
-def build_model(*, dropout: float = 0.3) -> keras.Model:
+def build_model(*, dropout: float = 0.3, name: str = "digitwatch_cnn") -> keras.Model:
     """Return the uncompiled CNN; its last layer outputs logits (softmax is applied at inference).
 
     Two stages of two 3x3 convolutions each, downsampled by a strided 5x5
@@ -42,4 +42,4 @@ def build_model(*, dropout: float = 0.3) -> keras.Model:
     x = layers.Activation("relu")(x)
     x = layers.Dropout(dropout)(x)
     logits = layers.Dense(NUM_CLASSES, name="logits")(x)
-    return keras.Model(inputs, logits, name="digitwatch_cnn")
+    return keras.Model(inputs, logits, name=name)

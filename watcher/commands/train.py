@@ -12,10 +12,12 @@ from watcher.commands import DataOption, fail
 from watcher.logs import configure_logging
 
 DEFAULT_OUTPUT = Path("models") / "digitwatch.keras"
-# The recipe's defaults, as train.DEFAULT_EPOCHS and train.DEFAULT_NEGATIVES (a test keeps them equal):
-# written out here because the CLI imports nothing from train/ until a training command runs.
-DEFAULT_EPOCHS = 30
-DEFAULT_NEGATIVES = 6000
+# The recipe's defaults, as train.DEFAULT_EPOCHS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS and DEFAULT_MEMBERS (a
+# test keeps them equal): written out here because the CLI imports nothing from train/ until a training command runs.
+DEFAULT_EPOCHS = 24
+DEFAULT_NEGATIVES = 12000
+DEFAULT_VARIANTS = 15000
+DEFAULT_MEMBERS = 2
 
 
 def train_command(
@@ -38,6 +40,20 @@ def train_command(
             metavar="N", min=0, help="Non-digits (letters, symbols, shapes) taught to get low confidence; 0 for none."
         ),
     ] = DEFAULT_NEGATIVES,
+    variants: Annotated[
+        int,
+        typer.Option(
+            metavar="N", min=0, help="Training digits redrawn with a thick marker or at low resolution; 0 for none."
+        ),
+    ] = DEFAULT_VARIANTS,
+    members: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            min=1,
+            help="Networks trained with seeds SEED, SEED+1, ...; the model averages them (each costs the same time).",
+        ),
+    ] = DEFAULT_MEMBERS,
     augment: Annotated[
         bool,
         typer.Option(
@@ -56,7 +72,15 @@ def train_command(
     # A live progress bar on a terminal; one line per epoch in a log file or CI.
     verbose = 1 if sys.stdout.isatty() else 2
     settings = TrainSettings(
-        output=output, data=data, epochs=epochs, seed=seed, augment=augment, negatives=negatives, verbose=verbose
+        output=output,
+        data=data,
+        epochs=epochs,
+        seed=seed,
+        augment=augment,
+        negatives=negatives,
+        variants=variants,
+        members=members,
+        verbose=verbose,
     )
     try:
         result = train(settings)

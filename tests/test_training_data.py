@@ -1,0 +1,80 @@
+"""What the training draws besides MNIST: thick-marker and low-resolution digits, and non-digits."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import ImageFont
+
+from train import negatives, variants
+from watcher.imaging import normalise_array
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _normalised(digit: np.ndarray) -> np.ndarray:
+    return normalise_array(digit.astype(np.float32) / 255.0)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_thick_marker_widens_strokes_and_keeps_the_digit(mnist_small, index):
+    digit = mnist_small["x_train"][index]
+    plain = _normalised(digit)
+    thick = normalise_array(variants.thick(digit, np.random.default_rng(index), widen=3.0))
+    # Scaled back to 20 px, the wider pen still lays more ink than the original pen.
+    assert thick.sum() > 1.2 * plain.sum()
+    assert _correlation(thick, plain) > 0.6
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_low_resolution_digit_is_coarse_and_still_the_digit(mnist_small, index):
+    digit = mnist_small["x_train"][index]
+    page = variants.low_resolution(digit, np.random.default_rng(index))
+    inked = page[:, page.max(axis=0) > 0.05][page.max(axis=1) > 0.05]
+    # Scaled up from 7-15 rows: runs of identical or smoothly interpolated rows, far more rows than that.
+    assert inked.shape[0] >= 4 * 7
+    assert _correlation(normalise_array(page), _normalised(digit)) > 0.5
+
+
+def test_variants_are_normalised_and_carry_their_sources_labels(mnist_small):
+    digits = mnist_small["x_train"][:40]
+    drawn, sources = variants.draw_variants(digits, 30, seed=1)
+    assert drawn.shape[1:] == (28, 28) and len(drawn) == len(sources) >= 28
+    assert np.all(drawn.max(axis=(1, 2)) > 0.99)  # full stroke strength, as the normaliser leaves it
+    for image, source in zip(drawn[:5], sources[:5], strict=True):
+        assert _correlation(image, _normalised(digits[source])) > 0.4
+    again, _ = variants.draw_variants(digits, 30, seed=1)
+    np.testing.assert_array_equal(drawn, again)
+
+
+def test_negatives_are_seeded_and_include_digit_pairs(mnist_small):
+    digits = mnist_small["x_train"][:100]
+    first = negatives.render_negatives(40, seed=5, digits=digits)
+    np.testing.assert_array_equal(first, negatives.render_negatives(40, seed=5, digits=digits))
+    pair = np.asarray(negatives._draw_pair(np.random.default_rng(0), digits), np.float32) / 255.0
+    normalised = normalise_array(pair)
+    columns = np.flatnonzero(normalised.max(axis=0) > 0.1)
+    assert columns[-1] - columns[0] >= 18  # two digits side by side: the pair is wider than tall
+
+
+def _family(path: str | Path) -> str:
+    return ImageFont.truetype(str(path), 20).getname()[0]
+
+
+def test_training_fonts_load_and_none_is_a_benchmark_family():
+    """The benchmarks' letters must stay unseen: no font family is shared with training."""
+    spec = importlib.util.spec_from_file_location("unseen_fonts", BENCHMARKS / "unseen_fonts.py")
+    assert spec and spec.loader
+    unseen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(unseen)
+    training = {_family(path).lower() for path in negatives.font_files()}
+    assert len(negatives.font_files()) >= 10 and {"kristi", "humor sans"} <= training
+    benchmark = {name.split(" (")[0].lower() for name in unseen.FONT_FILES} | {"dejavu sans", "dejavu serif"}
+    assert not training & benchmark, training & benchmark
