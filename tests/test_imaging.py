@@ -301,18 +301,17 @@ def test_ruled_line_alone_is_no_digit():
     assert "line" in error.reason
 
 
-@pytest.mark.parametrize(
-    ("side", "block"),
-    [
-        (40, 20),
-        (200, 100),
-    ],
-)
-def test_solid_block_is_no_digit(side, block):
+@pytest.mark.parametrize(("side", "block"), [(40, 20), (200, 100)])
+def test_solid_block_is_left_to_the_model_which_flags_it(side, block):
+    """No rule refuses a blot (thick marker 1s and 8s are nearly solid too): the shipped model flags it."""
+    from watcher.classifier import Classifier
+
     page = np.ones((side, side), np.float32)
     start = (side - block) // 2
     page[start : start + block, start : start + block] = 0.0
-    assert_no_digit(page)
+    classifier = Classifier()
+    confidence = classifier.probabilities(normalise_array(page)[None]).max()
+    assert confidence < classifier.uncertain_below, confidence
 
 
 @pytest.mark.parametrize("lines", ["page border", "ruled paper", "underline"])

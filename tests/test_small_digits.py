@@ -90,9 +90,9 @@ def test_digit_too_few_pixels_across_for_the_reduced_reading_is_read(tmp_path, m
 
     digit = mnist_small["x_test"][25]
     path = save(a4_page(digit, 0.06, np.random.default_rng(25)), tmp_path / "page.jpg")
-    # Read reduced, this digit is a blob a few pixels across, which the shape check refuses.
-    with pytest.raises(ImageError, match="solid block"):
-        find_ink(ImageReader(path.read_bytes()).read(ANALYSIS_SIDE)[0])
+    # Read reduced, this digit is a blob a few pixels across: too small to judge, so it is read again finely.
+    reduced = find_ink(ImageReader(path.read_bytes()).read(ANALYSIS_SIDE)[0])
+    assert max(reduced.mask.shape) <= 16, reduced.mask.shape  # its box and soft edge, on a 160-px reading
     assert correlation(read_page(path), normalise_array(digit / 255.0)) > 0.85
 
 
