@@ -78,3 +78,18 @@ def test_training_fonts_load_and_none_is_a_benchmark_family():
     assert len(negatives.font_files()) >= 10 and {"kristi", "humor sans"} <= training
     benchmark = {name.split(" (")[0].lower() for name in unseen.FONT_FILES} | {"dejavu sans", "dejavu serif"}
     assert not training & benchmark, training & benchmark
+
+
+def test_an_ensemble_outputs_the_mean_of_its_members_logits():
+    from train.fit import ensemble
+    from train.model import build_model
+    from watcher.backends import import_keras_quietly
+
+    keras = import_keras_quietly()
+    keras.utils.set_random_seed(4)
+    members = [build_model(name=f"member_{index}") for index in range(2)]
+    combined = ensemble(members)
+    images = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    each = [member.predict(images, verbose=0) for member in members]
+    assert not np.allclose(each[0], each[1])  # two different networks, or the test proves nothing
+    np.testing.assert_allclose(combined.predict(images, verbose=0), (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-5)
