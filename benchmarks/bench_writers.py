@@ -6,7 +6,7 @@ Usage: python benchmarks/bench_writers.py [--model PATH] [--digits N] [--seed S]
 Renders N MNIST test digits (shared among the thick-marker and low-resolution
 conditions), the 1,797 UCI optical digits (scikit-learn's `load_digits`: 43
 writers, none of them MNIST's) and every letter and symbol of
-`writer_render.LETTERS` and `SYMBOLS` in each font of `writer_render.FONT_FILES`
+`writer_render.LETTERS` and `SYMBOLS` in each font of `unseen_fonts.FONT_FILES`
 (families the training never draws with) as files, reads each with
 `prepare_file` and classifies it as the service does. Prints per condition the
 accuracy, the flagged share and the calibration error; the letters flagged per
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import rules
+import unseen_fonts
 import writer_render
 from train.calibrate import expected_calibration_error
 from train.data import load_mnist
@@ -50,7 +51,7 @@ def main(
     """Render, read and classify; print the tables and the targets."""
     missing = writer_render.missing_fonts()
     if missing:
-        raise typer.BadParameter(f"fonts missing: {missing}; apt-get install {writer_render.FONT_PACKAGES}")
+        raise typer.BadParameter(f"fonts missing: {missing}; apt-get install {unseen_fonts.FONT_PACKAGES}")
     classifier = Classifier(model)
     mnist = load_mnist(data or (SHARED_MNIST if SHARED_MNIST.is_file() else None))
     started = time.perf_counter()

@@ -23,8 +23,8 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from scan_render import PAPERS, Rendered, Style, compose_page, encode, log_uniform, to_image
-from unseen_fonts import FONT_FILES, FONT_PACKAGES
+from scan_render import Rendered, Style, compose_page, encode, log_uniform, to_image
+from unseen_fonts import FONT_FILES
 
 UPSCALE = 4  # the thick pen is drawn on the digit scaled up 4x, so its width is exact to a quarter pixel
 PAGE = Style(height_px=(50, 250), page_factor=(1.2, 2.5))  # a plain scan: white paper, grey PNG
@@ -167,6 +167,3 @@ def contact_png(files: list[Rendered], captions: list[str], *, tile: int = 96) -
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-__all__ = ["FONT_FILES", "FONT_PACKAGES", "PAPERS", "Drawn", "contact_png", "drawn_files", "missing_fonts"]

@@ -7,7 +7,7 @@ by side that reach the classifier come out with low confidence and are flagged
 (handwriting-style ones among them), the STIX and Computer Modern fonts that
 come with matplotlib and Pillow's bundled Aileron. The scan and writer
 benchmarks draw their letters with other families (DejaVu, and the Debian
-fonts in benchmarks/writer_render.py), so they measure letters never seen.
+fonts in benchmarks/unseen_fonts.py), so they measure letters never seen.
 """
 
 from __future__ import annotations
@@ -54,13 +54,14 @@ def render_negatives(count: int, *, seed: int = 0, digits: np.ndarray | None = N
     return out
 
 
-def font_files() -> list[Path]:
-    """The fonts letters are drawn with: this package's and those matplotlib ships."""
+@cache
+def font_files() -> tuple[Path, ...]:
+    """The fonts letters are drawn with: this package's and those matplotlib ships (listed once)."""
     import matplotlib
 
     bundled = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
     ours = sorted(path for path in FONT_DIR.iterdir() if path.suffix in (".ttf", ".otf"))
-    return ours + [bundled / name for name in MATPLOTLIB_FONTS if (bundled / name).is_file()]
+    return tuple(ours + [bundled / name for name in MATPLOTLIB_FONTS if (bundled / name).is_file()])
 
 
 def _draw(kind: str, rng: np.random.Generator, digits: np.ndarray | None) -> Image.Image:
