@@ -514,6 +514,18 @@ def test_narrow_tall_crop_with_a_shadow_keeps_its_one(mnist_small):
     assert rows[-1] - rows[0] + 1 >= 19  # still a tall stroke, scaled to the 20 px box
 
 
+def test_thick_one_filling_a_narrow_page_is_ink_not_shadow():
+    """A marker '1' about half as wide as its 20 x 105 page: shrunk to a few columns for the lighting fit,
+    every column mixed ink and paper and the fit followed the stroke, leaving "no ink"."""
+    yy, xx = np.mgrid[0:105, 0:20].astype(np.float32)
+    centre = 10.0 - (yy - 52.0) * 0.05  # leaning, as the ink of a 1 does
+    strength = np.clip(5.5 - np.abs(xx - centre), 0.0, 1.0) * ((yy >= 4) & (yy <= 100))
+    page = on_page(strength, shape=(105, 20), at=(0, 0), paper=0.96, colour=0.19)
+    out = normalise_array(page)
+    assert_mnist_style(out)
+    assert box(out)[0] == DIGIT_BOX and box(out)[1] <= 8  # a tall, narrow stroke
+
+
 def test_small_digit_on_a_large_page_is_read_again_finely(tmp_path, mnist_small, reference, monkeypatch):
     ink = enlarged(mnist_float(mnist_small, 0), 4)  # 112 pixels on a 600x560 page: 28 pixels at 160
     page = on_page(ink, shape=(560, 600), at=(300, 200))

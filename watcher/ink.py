@@ -26,6 +26,7 @@ NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise deviations above t
 UNEVEN_LIGHTING = 0.06  # paper brightness range above which the lighting surface is used
 SMALL_SIDE = 48  # pixels, longer side: below it (MNIST is 28) there is no lighting or noise to model
 FIT_SIDE = 32  # pixels: the lighting surface is fitted on a copy this small
+FIT_ACROSS = 16  # pixels: ... but the copy keeps at least this many across a narrow page
 EDGE = 2  # pixels of soft stroke edge kept around the selected strokes
 # Growing by a cross EDGE times is growing once by this diamond (one pass: half the time).
 EDGE_SHAPE = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), EDGE)
@@ -147,8 +148,14 @@ def _paper_levels(channels: np.ndarray, *, dark_ink: bool) -> list[np.ndarray | 
 
 
 def _shrink(channels: np.ndarray, side: int) -> np.ndarray:
-    """Area-average an HxW or HxWxC float32 array by a whole factor so its longer side is about `side` pixels."""
-    factor = max(1, int(np.ceil(max(channels.shape[:2]) / side)))
+    """Area-average an HxW or HxWxC float32 array by a whole factor so its longer side is about `side` pixels,
+    keeping at least FIT_ACROSS pixels across its shorter side.
+
+    On a narrow page a thick stroke (a marker 1 filling it) spans half the width:
+    shrunk to a few columns, every column mixes ink and paper, and a quadratic
+    fitted to them follows the stroke and calls it shadow.
+    """
+    factor = max(1, min(int(np.ceil(max(channels.shape[:2]) / side)), min(channels.shape[:2]) // FIT_ACROSS))
     height, width = channels.shape[0] // factor, channels.shape[1] // factor
     if channels.ndim == 2:
         if height == 0 or width == 0:
