@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import rules
 import unseen_fonts
 import writer_render
-from train.calibrate import expected_calibration_error
+from train.calibrate import ece_noise_floor, expected_calibration_error
 from train.data import load_mnist
 from watcher.classifier import Classifier
 from watcher.imaging import prepare_file
@@ -78,7 +78,10 @@ def main(
     )
     is_digit = labels >= 0
     flagged = np.isin(statuses, ("uncertain", "no_digit"))
-    print(f"{'digit condition':<42}{'n':>6}{'product':>9}{'accepted':>9}{'flagged':>9}{'no_digit':>9}{'ECE':>7}")
+    print(
+        f"{'digit condition':<42}{'n':>6}{'product':>9}{'accepted':>9}{'flagged':>9}{'no_digit':>9}"
+        f"{'ECE':>7}{'floor':>7}"
+    )
     verdicts = []
     for name in dict.fromkeys(groups[is_digit]):
         rows = groups == name
@@ -86,10 +89,11 @@ def main(
         ok = statuses[rows] == "ok"
         scored = ~np.isnan(confidence[rows])
         ece = expected_calibration_error(confidence[rows][scored], right[scored])
+        floor = ece_noise_floor(confidence[rows][scored])  # what sampling alone gives a calibrated model
         accuracy = right.mean()
         print(
             f"{name:<42}{rows.sum():>6}{accuracy:>9.2%}{right[ok].mean():>9.2%}{flagged[rows].mean():>9.2%}"
-            f"{(statuses[rows] == 'no_digit').mean():>9.2%}{ece:>7.2%}"
+            f"{(statuses[rows] == 'no_digit').mean():>9.2%}{ece:>7.2%}{floor:>7.2%}"
         )
         target = TARGETS["unseen writers" if name.startswith("unseen") else "digit condition"]
         verdicts.append((name, accuracy, target, ece))

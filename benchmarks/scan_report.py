@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 import rules
-from train.calibrate import expected_calibration_error
+from train.calibrate import ece_noise_floor, expected_calibration_error
 from watcher.documents import open_document
 from watcher.imaging import normalise_page
 from watcher.loading import ImageError, PageReader, read_image_bytes
@@ -29,6 +29,7 @@ LEGEND = (
     "arrays:   the same digits as plain MNIST arrays through the same model: the ceiling for a condition.",
     "n:        digits; a document (PDF, multi-page TIFF) holds one per page, and each page is one results row.",
     "ECE:      expected calibration error of the rows' confidence in the condition (15 bins).",
+    "floor:    the ECE a perfectly calibrated model would show on the same confidences (sampling alone).",
     "rules:    each hand-written rule of the normaliser, with the real digits it refused (no_digit).",
 )
 TARGETS = {"accuracy": 0.993, "non_digits_flagged": 0.90, "digits_flagged": 0.02, "calibration_error": 0.02}
@@ -98,7 +99,7 @@ def _digit_table(result: BenchResult) -> list[str]:
     is_digit = labels >= 0
     lines = [
         f"{'condition':<42}{'n':>6}{'product':>9}{'accepted':>10}{'flagged':>9}{'no_digit':>10}{'tutorial':>10}"
-        f"{'arrays':>9}{'ECE':>7}"
+        f"{'arrays':>9}{'ECE':>7}{'floor':>7}"
     ]
     for name in dict.fromkeys(groups[is_digit]):
         lines.append(_digit_row(name, result, labels, is_digit & (groups == name)))
@@ -110,7 +111,7 @@ def _digit_table(result: BenchResult) -> list[str]:
     accuracy, flagged = result.reference
     lines.append(
         f"{'reference: same digits as MNIST arrays':<42}{is_digit.sum():>6}{accuracy:>9.2%}{'-':>10}"
-        f"{flagged:>9.2%}{'-':>10}{'-':>10}{'-':>9}{'-':>7}"
+        f"{flagged:>9.2%}{'-':>10}{'-':>10}{'-':>9}{'-':>7}{'-':>7}"
     )
     if result.details is not None:
         refused = rules.false_rejection_table(groups[is_digit], result.statuses[is_digit], result.details[is_digit])
@@ -127,10 +128,12 @@ def _digit_row(name: str, result: BenchResult, labels: np.ndarray, rows: np.ndar
     accepted_acc = f"{right[accepted].mean():.2%}" if accepted.any() else "-"
     arrays = f"{(result.arrays[rows] == labels[rows]).mean():.2%}" if result.arrays is not None else "-"
     scored = ~np.isnan(result.confidences[rows])
-    ece = expected_calibration_error(result.confidences[rows][scored], right[scored]) if scored.any() else np.nan
+    confidences = result.confidences[rows][scored]
+    ece = expected_calibration_error(confidences, right[scored]) if scored.any() else np.nan
+    floor = ece_noise_floor(confidences) if scored.any() else np.nan
     return (
         f"{name:<42}{rows.sum():>6}{right.mean():>9.2%}{accepted_acc:>10}"
-        f"{flagged.mean():>9.2%}{no_digit.mean():>10.2%}{tutorial.mean():>10.2%}{arrays:>9}{ece:>7.2%}"
+        f"{flagged.mean():>9.2%}{no_digit.mean():>10.2%}{tutorial.mean():>10.2%}{arrays:>9}{ece:>7.2%}{floor:>7.2%}"
     )
 
 

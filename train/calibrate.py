@@ -40,6 +40,19 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(error)
 
 
+def ece_noise_floor(confidence: np.ndarray, *, draws: int = 200, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated model would still show on these confidences, from sampling alone.
+
+    Each answer is drawn right with probability equal to its confidence,
+    `draws` times; the mean ECE of those draws is the floor. On a few hundred
+    digits it is a sizeable part of a percent, so a measured ECE near it says
+    nothing about miscalibration, and one well above it does.
+    """
+    rng = np.random.default_rng(seed)
+    return float(np.mean([expected_calibration_error(confidence, rng.random(len(confidence)) < confidence)
+                          for _ in range(draws)]))  # fmt: skip
+
+
 def choose_threshold(confidence: np.ndarray, *, max_flagged: float = MAX_FLAGGED_SHARE) -> float:
     """Largest threshold (0.50-0.99) under which no more than `max_flagged` of digits fall.
 
