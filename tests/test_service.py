@@ -147,6 +147,23 @@ def test_file_moved_in_from_outside_is_read_without_waiting_for_a_close(tmp_path
         assert time.monotonic() - started < OPEN_GRACE / 2
 
 
+def test_file_renamed_into_place_is_read_without_the_settle_wait(tmp_path, classifier, mnist_small, caplog):
+    """Written as x.png.part then renamed, as rsync and browsers do: complete, so its row comes at once."""
+    inbox, results = tmp_path / "inbox", tmp_path / "r.csv"
+    inbox.mkdir()
+    settings = WatchSettings(inbox=inbox, results=results, settle_seconds=5.0)
+    with caplog.at_level(logging.INFO), RunningService(settings, classifier):
+        wait_for(lambda: "ready:" in caplog.text, timeout=10, what="the service to watch")  # logged once observing
+        partial = inbox / "renamed.png.part"
+        partial.write_bytes(png_bytes(mnist_small["x_test"][1]))
+        started = time.monotonic()
+        os.rename(partial, inbox / "renamed.png")
+        rows = wait_for_rows(results, 1)
+        took = time.monotonic() - started
+    assert took < settings.settle_seconds / 2, took
+    assert rows["filename"].tolist() == ["renamed.png"]
+
+
 def test_created_file_without_writes_needs_no_close(tmp_path):
     path = tmp_path / "linked.png"
     path.write_bytes(b"x")

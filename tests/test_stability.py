@@ -12,11 +12,29 @@ def test_fresh_file_waits_for_settle_then_is_ready(tmp_path):
     path = tmp_path / "a.png"
     path.write_bytes(b"x" * 10)
     tracker = StabilityTracker(settle=0.3, closes_reported=False)
-    tracker.nominate(path, "moved", now=100.0)
+    tracker.nominate(path, "created", now=100.0)
     assert tracker.take_ready(100.1, limit=10) == ([], [])  # an event 0.1 s ago
     assert tracker.take_ready(100.4, limit=10)[0] == []  # first look at size and times
     ready, _ = tracker.take_ready(100.8, limit=10)
     assert [c.path for c in ready] == [path] and len(tracker) == 0
+
+
+def test_file_moved_into_place_is_ready_at_once(tmp_path):
+    """Written as a.png.part and renamed: complete by that convention, so no settle wait."""
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x" * 10)
+    tracker = StabilityTracker(settle=0.3, closes_reported=True)
+    tracker.nominate(path, "moved", now=100.0)
+    assert [c.path for c in tracker.take_ready(100.0, limit=10)[0]] == [path]
+
+
+def test_file_written_after_its_move_waits_for_settle(tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x" * 10)
+    tracker = StabilityTracker(settle=0.3, closes_reported=False)
+    tracker.nominate(path, "moved", now=100.0)
+    tracker.nominate(path, "modified", now=100.01)
+    assert tracker.take_ready(100.02, limit=10)[0] == []
 
 
 def test_growing_file_is_not_ready(tmp_path):

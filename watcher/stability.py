@@ -1,4 +1,4 @@
-"""Decide when a file is safe to read: closed by its writer and quiet for a settle time.
+"""Decide when a file is safe to read: complete, or closed by its writer and quiet for a settle time.
 
 Events and scans only nominate files. A nominated file is handed out once
 no event has arrived for it for `settle` seconds and its size and times are
@@ -6,7 +6,9 @@ unchanged: either we have watched them stay the same for `settle` seconds,
 or the file's own change time is already that old (a backlog file). Where
 native events report closes (inotify), a file being written in place is also
 held until its writer closes it, or until OPEN_GRACE passes in case that
-close event was lost.
+close event was lost. A file its writer has just closed, or one renamed or
+moved into the inbox, is complete and read at once: rsync, browsers and most
+copy tools write `x.png.part` and rename it when it is whole.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Candidate:
     open_for_write: bool = False  # written to, and no close event yet
     not_before: float = 0.0  # monotonic seconds: retried files wait until then
     attempts: int = 0  # reads that failed to decode while the file may have been growing
-    closed: bool = False  # the last event was its writer closing it: no settle wait needed
+    complete: bool = False  # the last event was a close or a move into place: no settle wait needed
     stat: os.stat_result | None = field(default=None, repr=False)
 
 
@@ -76,7 +78,7 @@ class StabilityTracker:
             candidate.open_for_write = self.closes_reported
         elif kind in (HintKind.CREATED, HintKind.CLOSED, HintKind.MOVED):
             candidate.open_for_write = False
-        candidate.closed = kind == HintKind.CLOSED
+        candidate.complete = kind in (HintKind.CLOSED, HintKind.MOVED)
         return is_new
 
     def retry_later(self, candidate: Candidate, now: float) -> None:
@@ -107,8 +109,8 @@ class StabilityTracker:
         return ready, vanished
 
     def _settle_for(self, candidate: Candidate) -> float:
-        """No wait for a file its writer has just closed (inotify says so); `settle` for any other."""
-        return 0.0 if candidate.closed and not candidate.attempts else self.settle
+        """No wait for a file just closed by its writer or moved into place; `settle` for any other."""
+        return 0.0 if candidate.complete and not candidate.attempts else self.settle
 
     def _is_quiet(self, candidate: Candidate, stat: os.stat_result, now: float) -> bool:
         """Unchanged for `settle` seconds, and closed by its writer (or quiet for OPEN_GRACE)."""
