@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from watcher import imaging
+from watcher.backends import TRAIN_EXTRA
 from watcher.loading import ImageError
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,13 @@ def normalise_digits(images: np.ndarray) -> np.ndarray:
 
 def _download() -> tuple[np.ndarray, ...]:
     """Fetch MNIST through Keras (needs the internet the first time, then it is cached)."""
-    from keras.datasets import mnist
-
+    try:
+        from keras.datasets import mnist
+    except ImportError as exc:
+        raise DataError(
+            f"downloading MNIST needs Keras, which is not installed ({exc}): pass --data with a mnist.npz "
+            f"file or a folder of IDX files, or install it with: {TRAIN_EXTRA}"
+        ) from exc
     try:
         (x_train, y_train), (x_test, y_test) = mnist.load_data()
     except Exception as exc:  # Keras raises bare Exception subclasses for network failures

@@ -61,6 +61,7 @@ class TrainResult:
 def train(settings: TrainSettings) -> TrainResult:
     """Load data, train, calibrate on validation, test once, and save model and artifacts."""
     keras_api = import_keras_quietly()  # before anything else imports TensorFlow, so it starts without its notices
+    report.pyplot()  # the plots come last: a missing matplotlib must stop the run before it trains
     started = time.monotonic()
     keras_api.utils.set_random_seed(settings.seed)
     dataset = load_mnist(settings.data)

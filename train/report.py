@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on a server
-import matplotlib.pyplot as plt
 import numpy as np
+
+from watcher.backends import TRAIN_EXTRA, ExtraMissing
+
+
+def pyplot() -> ModuleType:
+    """matplotlib.pyplot drawing to files only (no display on a server).
+
+    Imported on first use: `digitwatch evaluate` draws nothing and runs on the
+    runtime install, which has no matplotlib. `train` calls this before it
+    trains, so a missing matplotlib is said at once, not after the training.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ExtraMissing(
+            f"the plots of a training run need matplotlib, which is not installed ({exc}); "
+            f"install it with: {TRAIN_EXTRA}"
+        ) from exc
+    return plt
 
 
 def artifact_paths(model_path: Path) -> dict[str, Path]:
@@ -37,6 +56,7 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 1
 
 def plot_curves(history: dict[str, list[float]], path: Path) -> None:
     """Accuracy and loss per epoch, training against validation."""
+    plt = pyplot()
     epochs = np.arange(1, len(history["accuracy"]) + 1)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, history["accuracy"], label="accuracy (augmented train; non-digits count as misses)")
@@ -54,6 +74,7 @@ def plot_curves(history: dict[str, list[float]], path: Path) -> None:
 
 def plot_confusion(matrix: np.ndarray, path: Path, *, title: str) -> None:
     """Confusion matrix with counts in each cell."""
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 5.5))
     axes.imshow(np.log1p(matrix), cmap="Blues")
     for (row, col), count in np.ndenumerate(matrix):

@@ -37,8 +37,16 @@ SOURCE_KEY = "digitwatch_source_sha256"  # TFLite metadata entry: hash of the Ke
 INFERENCE_THREADS = min(2, available_cores())
 
 
+TRAIN_EXTRA = "pip install 'digitwatch[train]'"  # what adds TensorFlow, Keras and matplotlib
+
+
 class ModelError(Exception):
     """The model file is missing or is not a usable digit classifier."""
+
+
+class ExtraMissing(ModelError):
+    """A part of the `train` extra (Keras, TensorFlow, matplotlib) is needed and not installed: the runtime
+    install serves models with LiteRT alone."""
 
 
 class Backend(Protocol):
@@ -178,7 +186,13 @@ class KerasBackend:
     name = "keras"
 
     def __init__(self, path: Path) -> None:
-        keras = import_keras_quietly()
+        try:
+            keras = import_keras_quietly()
+        except ExtraMissing as exc:
+            raise ExtraMissing(
+                f"{path} has no matching {LITERT_SUFFIX}, so it runs through Keras: {exc}; "
+                f"or export it once, where Keras is installed, with: digitwatch convert {path}"
+            ) from exc
         try:
             self.model = keras.models.load_model(path, compile=False)
         except Exception as exc:  # Keras raises many unrelated types for a bad file
@@ -200,15 +214,21 @@ def import_keras_quietly() -> ModuleType:
     any Python logging setting applies; they would land in the service's log
     and in the output of `train`, `evaluate` and `convert`. Call this before
     anything else imports TensorFlow. A TF_CPP_MIN_LOG_LEVEL or a level on the
-    "tensorflow" logger that the user set is left as it is.
+    "tensorflow" logger that the user set is left as it is. Raises ExtraMissing
+    when Keras is not installed (the runtime install has no TensorFlow).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ INFO and WARNING lines, e.g. the converter's
     tf_logger = logging.getLogger("tensorflow")
     if tf_logger.level == logging.NOTSET:
         tf_logger.setLevel(logging.WARNING)  # its INFO lines ("Assets written to ...") are progress, not news
     if "keras" not in sys.modules:
-        with _stderr_muted():
-            import keras  # noqa: F401  (imported for its side effect: sys.modules["keras"])
+        try:
+            with _stderr_muted():
+                import keras  # noqa: F401  (imported for its side effect: sys.modules["keras"])
+        except ImportError as exc:
+            raise ExtraMissing(
+                f"this needs Keras and TensorFlow, which are not installed ({exc}); install them with: {TRAIN_EXTRA}"
+            ) from exc
     return sys.modules["keras"]
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from watcher.backends import ModelError
 from watcher.commands import fail
 from watcher.logs import configure_logging
 
@@ -40,7 +41,7 @@ def convert_command(
     configure_logging()
     try:
         conversion = convert(model, data=data)
-    except (ExportError, DataError) as exc:
+    except (ExportError, DataError, ModelError) as exc:  # ModelError: the `train` extra is missing
         raise fail(str(exc)) from exc
     typer.echo(f"{conversion.tflite_path} written ({conversion.size:,} bytes)")
     agreement = conversion.agreement

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from watcher.backends import ModelError
 from watcher.commands import DataOption, fail
 from watcher.logs import configure_logging
 
@@ -84,7 +85,7 @@ def train_command(
     )
     try:
         result = train(settings)
-    except (DataError, ExportError) as exc:
+    except (DataError, ExportError, ModelError) as exc:  # ModelError: the `train` extra is missing
         raise fail(str(exc)) from exc
     typer.echo(
         f"MNIST test accuracy {result.test_accuracy:.2%} after {result.seconds / 60:.1f} min; "

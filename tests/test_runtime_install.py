@@ -1,0 +1,98 @@
+"""The runtime install: without the `train` extra, the service and `classify` work and training says what to install.
+
+`pip install digitwatch` has no TensorFlow, Keras or matplotlib. Rather than
+build a second environment in every run, these tests run the installed
+console script with those three made unimportable (a `sitecustomize` on
+PYTHONPATH refuses them), which is what Python sees where they were never
+installed; `benchmarks/bench_install.py` checks a real fresh install.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from service_helpers import read_rows
+from watcher.backends import TRAIN_EXTRA
+from watcher.classifier import default_model_path
+
+NOT_INSTALLED = ("tensorflow", "keras", "matplotlib")
+BLOCKER = f'''
+import importlib.abc
+import sys
+
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    """Refuse the `train` extra's packages, as Python does where they were never installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {NOT_INSTALLED!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NotInstalled())
+'''
+
+
+@pytest.fixture
+def runtime_env(tmp_path) -> dict[str, str]:
+    """An environment in which the console script cannot import TensorFlow, Keras or matplotlib."""
+    folder = tmp_path / "no_train_extra"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(BLOCKER)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
+    return env
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_the_blocker_blocks(runtime_env, digitwatch_exe):
+    """Guard for the tests below: in this environment Keras truly cannot be imported."""
+    python = Path(digitwatch_exe).parent / "python"
+    result = run(runtime_env, str(python), "-c", "import keras")
+    assert result.returncode != 0 and "No module named 'keras'" in result.stderr
+
+
+def test_classify_with_the_shipped_model_needs_no_tensorflow(runtime_env, digitwatch_exe, tmp_path, digit_files):
+    files = digit_files(6)
+    results = tmp_path / "results.csv"
+    result = run(runtime_env, digitwatch_exe, "classify", str(files[0][0].parent), "--results", str(results))
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(results)
+    assert sorted(zip(rows["filename"], rows["digit"].astype(int), strict=True)) == sorted(
+        (path.name, label) for path, label in files
+    )
+
+
+def test_a_keras_model_without_its_tflite_says_what_to_install(runtime_env, digitwatch_exe, tmp_path, digit_files):
+    model = tmp_path / "mine.keras"
+    shutil.copy2(default_model_path(), model)  # no .tflite beside it: only Keras could run it
+    files = digit_files(1)
+    result = run(runtime_env, digitwatch_exe, "classify", str(files[0][0]), "--model", str(model))
+    assert result.returncode != 0
+    assert TRAIN_EXTRA in result.stderr and f"digitwatch convert {model}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_says_what_to_install_before_it_starts(runtime_env, digitwatch_exe, tmp_path):
+    output = tmp_path / "new.keras"
+    data = Path(__file__).parent / "data" / "mnist_small.npz"
+    result = run(runtime_env, digitwatch_exe, "train", "--data", str(data), "--epochs", "1", "--output", str(output))
+    assert result.returncode == 1
+    assert TRAIN_EXTRA in result.stderr and "Traceback" not in result.stderr
+    assert not output.exists()
+
+
+def test_evaluate_runs_on_the_runtime_install(runtime_env, digitwatch_exe):
+    data = Path(__file__).parent / "data" / "mnist_small.npz"
+    result = run(runtime_env, digitwatch_exe, "evaluate", "--data", str(data))
+    assert result.returncode == 0, result.stderr
+    assert "accuracy:" in result.stdout
