@@ -18,7 +18,6 @@ log = logging.getLogger(__name__)
 # New columns go at the end, never between: scripts read columns by position too.
 LEGACY_COLUMNS = ["filename", "digit", "confidence", "status", "processed_at", "detail", "sha256"]  # before 0.3
 COLUMNS = [*LEGACY_COLUMNS, "page"]
-LEDGER_COLUMNS = ("filename", "sha256", "page")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these as formulas
 FORMULA_GUARD = "'"  # a leading apostrophe makes spreadsheets show the cell as text
 
@@ -100,22 +99,28 @@ def ledger_key(sha256: str, page: int | None) -> tuple[str, str]:
 def read_ledger(path: Path) -> dict[str, set[tuple[str, str]]]:
     """Map each recorded filename to the (content hash, page) pairs already classified for it.
 
-    Rows written before the page column existed count as single images.
+    Rows written before the page column existed count as single images. Read
+    with the csv module, row by row: pandas would do it no faster for a
+    service's start-up and would stay in its memory (about 40 MB) for good.
     """
-    import pandas as pd
-
     if not path.is_file() or path.stat().st_size == 0:
         return {}
+    done: dict[str, set[tuple[str, str]]] = {}
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=lambda column: column in LEDGER_COLUMNS)
-        if not {"filename", "sha256"} <= set(table.columns):
-            raise ValueError("it has no filename and sha256 columns")
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        with path.open(newline="", encoding="utf-8") as file:
+            rows = csv.reader(file)
+            header = next(rows, [])
+            if not {"filename", "sha256"} <= set(header):
+                raise ValueError("it has no filename and sha256 columns")
+            name_at, digest_at = header.index("filename"), header.index("sha256")
+            page_at = header.index("page") if "page" in header else None
+            for row in rows:
+                if len(row) <= max(name_at, digest_at):
+                    continue  # a blank line, or a row cut short (the results file repairs a torn last row)
+                page = row[page_at] if page_at is not None and page_at < len(row) else ""
+                done.setdefault(unneutralise(row[name_at]), set()).add((row[digest_at], page))
+    except (ValueError, OSError, csv.Error) as exc:  # UnicodeDecodeError is a ValueError
         raise ResultsError(
             f"{path} is not a digitwatch results file ({exc}); move it aside or pass another --results"
         ) from exc
-    pages = table["page"] if "page" in table.columns else [""] * len(table)
-    done: dict[str, set[tuple[str, str]]] = {}
-    for filename, digest, page in zip(table["filename"], table["sha256"], pages, strict=True):
-        done.setdefault(unneutralise(filename), set()).add((digest, page))
     return done
