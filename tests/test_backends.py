@@ -33,7 +33,8 @@ def test_litert_gives_the_same_predictions_as_keras(exported, mnist_small):
     assert litert.backend.name == "litert" and keras.backend.name == "keras"
     from_litert, from_keras = litert.probabilities(digits), keras.probabilities(digits)
     assert (from_litert.argmax(axis=1) == from_keras.argmax(axis=1)).all()
-    np.testing.assert_allclose(from_litert, from_keras, atol=1e-4)
+    # The export quantises weights to 8 bits: the same digits, probabilities within a hundredth or two.
+    np.testing.assert_allclose(from_litert, from_keras, atol=0.02)
 
 
 def test_files_classify_alike_with_either_backend(exported, digit_files):

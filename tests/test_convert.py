@@ -48,7 +48,7 @@ def test_convert_writes_a_tflite_that_agrees_with_keras(digitwatch_exe, tiny_cop
     keras_model = import_keras_quietly().models.load_model(tiny_copy, compile=False)
     from_keras = np.asarray(keras_model.predict(digits, verbose=0))
     assert (from_litert.argmax(axis=1) == from_keras.argmax(axis=1)).all()
-    np.testing.assert_allclose(from_litert, from_keras, atol=1e-4)
+    np.testing.assert_allclose(from_litert, from_keras, atol=0.1)  # logits; the export quantises weights to 8 bits
 
 
 def _missing(folder: Path) -> Path:

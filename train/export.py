@@ -80,7 +80,13 @@ def convert(keras_path: Path, *, data: Path | None = None) -> Conversion:
 
 
 def export_litert(keras_path: Path, *, output: Path | None = None) -> Path:
-    """Convert a .keras model to NAME.tflite beside it (float32, no quantisation); return its path.
+    """Convert a .keras model to NAME.tflite beside it, its weights quantised to 8 bits; return its path.
+
+    Dynamic-range quantisation: weights are stored as int8 and each image's
+    activations are quantised on the fly, row by row, so an image's outputs
+    never depend on the others in its batch. XNNPACK runs it 3.5 times as fast
+    as float32 (README, "Speed"), and the shipped model reads the same digit
+    on all 10,000 MNIST test digits either way. Inputs and outputs stay float32.
 
     Raises ExportError when Keras cannot load the model, the converter cannot
     take it, or the .tflite cannot be written.
@@ -88,10 +94,12 @@ def export_litert(keras_path: Path, *, output: Path | None = None) -> Path:
     keras = import_keras_quietly()
     output = output or keras_path.with_suffix(LITERT_SUFFIX)
     try:
+        import tensorflow as tf
+
         model = keras.models.load_model(keras_path, compile=False)
         with tempfile.TemporaryDirectory(prefix="digitwatch_export_") as scratch:
             converted = Path(scratch) / "model.tflite"
-            model.export(str(converted), format="litert", verbose=False)
+            model.export(str(converted), format="litert", verbose=False, optimizations=[tf.lite.Optimize.DEFAULT])
             content = with_source_digest(converted.read_bytes(), file_sha256(keras_path))
     except Exception as exc:  # Keras and the converter raise many unrelated types for a model they cannot take
         raise ExportError(f"{keras_path} could not be converted to LiteRT: {exc.__class__.__name__}: {exc}") from exc
