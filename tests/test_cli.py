@@ -260,3 +260,17 @@ def test_classify_reads_a_folder_by_watchs_rules_and_says_what_it_skipped(
         "skipped in the folders: 2 hidden or system folder, 1 not an image name, "
         "3 temporary, lock or ignored file" in result.stderr
     ), result.stderr
+
+
+def test_classify_skips_links_leading_out_of_the_folder(digitwatch_exe, served_model_path, tmp_path, digit_files):
+    folder = tmp_path / "scans"
+    (path, _), (outside, _) = digit_files(1, folder)[0], digit_files(2, tmp_path / "elsewhere")[1]
+    (folder / "link-in.png").symlink_to(path)  # a link to a file inside: read
+    (folder / "link-out.png").symlink_to(outside)  # a link to a file outside: not ours
+    (folder / "sub").mkdir()
+    (folder / "sub" / "deep-out.png").symlink_to(outside)
+    results = tmp_path / "r.csv"
+    result = run(digitwatch_exe, "classify", folder, "--results", results, "--model", served_model_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(pd.read_csv(results)["filename"]) == sorted([path.name, "link-in.png"])
+    assert "skipped in the folders: 2 symbolic link leading out of the folder" in result.stderr, result.stderr

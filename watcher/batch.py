@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -129,12 +130,14 @@ def collect_files(paths: tuple[Path, ...], patterns: tuple[str, ...]) -> FoundFi
 
 def _eligible_files(folder: Path, patterns: tuple[str, ...], skipped: Counter[str]) -> list[tuple[Path, str]]:
     root = folder.resolve()
+    prefix = len(str(Path(folder, "x"))) - 1  # scan() joins names onto the folder as given
     hidden_folders: list[Path] = []
     eligible: list[tuple[Path, str]] = []
     for path in scan(folder, recursive=True, skipped_folders=hidden_folders):
-        name = PurePosixPath(path.relative_to(folder).as_posix())
+        name = PurePosixPath(str(path)[prefix:].replace(os.sep, "/"))
         reason = why_ignored(name, patterns=patterns)
-        if reason is None and link_escapes(root, path):
+        # scan() enters no linked folder, so only a file that is itself a link can lead out.
+        if reason is None and path.is_symlink() and link_escapes(root, path):
             reason = "symbolic link leading out of the folder"
         elif reason is None and not path.is_file():
             reason = "not a regular file"

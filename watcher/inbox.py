@@ -12,7 +12,9 @@ import fnmatch
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from watcher.errors import ServiceError
@@ -64,14 +66,25 @@ def why_ignored(relative: PurePosixPath, *, patterns: tuple[str, ...], ignore: t
         if folder.startswith(".") or folder.lower() in SYSTEM_FOLDERS:
             return f"inside a hidden or system folder ({folder})"
     name = relative.name.lower()
-    for pattern in TEMPORARY_PATTERNS + tuple(p.lower() for p in ignore):
-        if fnmatch.fnmatchcase(name, pattern):
-            return f"temporary, lock or ignored file (matches {pattern})"
+    temporary = TEMPORARY_PATTERNS + ignore
+    if _any_of(temporary).match(name):
+        pattern = next(p.lower() for p in temporary if fnmatch.fnmatchcase(name, p.lower()))
+        return f"temporary, lock or ignored file (matches {pattern})"
     if name.startswith("."):
         return "hidden file"
-    if not any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns):
+    if not _any_of(patterns).match(name):
         return "not an image name (see --patterns)"
     return None
+
+
+@lru_cache(maxsize=64)
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One expression matching a lower-case name that any of the shell patterns matches, case-insensitively.
+
+    A folder of 10,000 files is checked against some thirty patterns: one
+    match per name instead of thirty fnmatch calls.
+    """
+    return re.compile("|".join(fnmatch.translate(pattern.lower()) for pattern in patterns) or r"(?!)")
 
 
 def is_utf8(name: str) -> bool:
