@@ -74,7 +74,8 @@ def main(
         typer.echo(f"pip install {'digitwatch[' + extra + ']' if extra else '.'} into a fresh venv: {seconds:.0f} s")
         typer.echo(f"venv on disk: {folder_mb(venv):.0f} MB; {len(packages)} distributions")
         typer.echo(f"largest: {largest_packages(site)}")
-        present = [name for name in TRAINING_PACKAGES if name in {key.lower() for key in packages}]
+        names = {key.lower().replace("_", "-") for key in packages}  # tensorflow-cpu calls itself tensorflow_cpu
+        present = [name for name in TRAINING_PACKAGES if name in names]
         typer.echo(f"TensorFlow, Keras, matplotlib installed: {', '.join(present) if present else 'none'}")
         pngs = mnist_pngs(Path(temporary) / "pngs", 100)
         done = subprocess.run(

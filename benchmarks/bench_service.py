@@ -295,14 +295,15 @@ def main(
             service.seconds_to_ready()
             for how in WRITERS:
                 latency_figure(service, rows, inbox, light, how=how)
-            light_rss = service.rss_mb()
+            light_rss, light_pss = service.rss_mb(), service.pss_mb()
             peak = burst_figure(service, rows, inbox, burst_files, batch_rate)
             time.sleep(2.0)
             after_burst = service.rss_mb()
             time.sleep(IDLE_WAIT)  # idle decode workers stop after 30 s in a service that has them
             latency_figure(service, rows, inbox, light[:10], how="copy", label="again")
             typer.echo(
-                f"resident memory (service + children)   light load {light_rss:.0f} MB; 2 s after the burst "
+                f"resident memory (service + children)   light load {light_rss:.0f} MB (PSS {light_pss:.0f} MB); "
+                f"2 s after the burst "
                 f"{after_burst:.0f} MB, peak {peak:.0f} MB; steady state {IDLE_WAIT:.0f} s later "
                 f"{service.rss_mb():.0f} MB (PSS {service.pss_mb():.0f} MB)"
                 f"   target <= 200 MB steady, <= 400 MB peak   "
