@@ -100,8 +100,9 @@ def read_ledger(path: Path) -> dict[str, set[tuple[str, str]]]:
     """Map each recorded filename to the (content hash, page) pairs already classified for it.
 
     Rows written before the page column existed count as single images. Read
-    with the csv module, row by row: pandas would do it no faster for a
-    service's start-up and would stay in its memory (about 40 MB) for good.
+    with the csv module, row by row: pandas reads a large file faster, but it
+    is read once at start-up, and pandas would stay in the service's memory
+    (about 40 MB) for good.
     """
     if not path.is_file() or path.stat().st_size == 0:
         return {}
@@ -114,8 +115,9 @@ def read_ledger(path: Path) -> dict[str, set[tuple[str, str]]]:
                 raise ValueError("it has no filename and sha256 columns")
             name_at, digest_at = header.index("filename"), header.index("sha256")
             page_at = header.index("page") if "page" in header else None
+            shortest = max(name_at, digest_at) + 1
             for row in rows:
-                if len(row) <= max(name_at, digest_at):
+                if len(row) < shortest:
                     continue  # a blank line, or a row cut short (the results file repairs a torn last row)
                 page = row[page_at] if page_at is not None and page_at < len(row) else ""
                 done.setdefault(unneutralise(row[name_at]), set()).add((row[digest_at], page))
