@@ -18,6 +18,16 @@ class Status(StrEnum):
     ERROR = "error"  # the file could not be read or classified; `detail` says why
 
 
+class Source(StrEnum):
+    """Who gave a final table's answer: the `source` column of `digitwatch export`."""
+
+    MODEL = "model"  # the results row as the model wrote it
+    PERSON = "person"  # the last correction a person (or a script) made to it
+
+
+NOT_A_DIGIT = "not_a_digit"  # a correction's label for a file a person says holds no digit
+
+
 class HintKind(StrEnum):
     """What an observer event or a scan says about a path in the inbox."""
 
