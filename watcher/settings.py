@@ -83,3 +83,31 @@ class WatchSettings:
         if self.after == After.MOVE:
             return self.failed_dir or self.inbox.resolve().parent / "failed"
         return self.failed_dir if self.after == After.DELETE else None
+
+
+DEFAULT_REVIEW_PORT = 8765
+DEFAULT_REVIEW_BELOW = 0.9  # `ok` rows under this confidence are queued for a person too
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """What `digitwatch review` needs; see `watcher.review` for what each setting does."""
+
+    results: Path = DEFAULT_RESULTS
+    corrections: Path | None = None  # None: corrections.csv beside the results
+    images: tuple[Path, ...] = ()  # folders holding the files the results name; () : the inbox and "processed"
+    inbox: Path = DEFAULT_INBOX
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_REVIEW_PORT
+    token: str | None = None  # None: one is made up at start (needed for every write, and for reads off loopback)
+    reviewer: str = ""  # written in each correction's reviewer column
+    below: float = DEFAULT_REVIEW_BELOW
+    error_days: int = 7  # error rows this recent are queued
+
+    def image_folders(self) -> tuple[Path, ...]:
+        """Where files named in the results are looked for, in order."""
+        return self.images or (self.inbox, self.inbox.resolve().parent / "processed")
+
+    def corrections_file(self) -> Path:
+        """The corrections file: the one given, else corrections.csv beside the results."""
+        return self.corrections or self.results.parent / "corrections.csv"

@@ -1,0 +1,9 @@
+"""`digitwatch review`: a local web page where a person checks doubtful rows and corrects them.
+
+- `queue`: which results rows need a person, and what they were corrected to;
+- `pictures`: the file as a thumbnail, and the 28x28 image the model saw;
+- `app`: the FastAPI application, its pages and its guards;
+- `server`: runs the application with uvicorn until stopped.
+
+FastAPI, uvicorn and Jinja2 come with the `review` extra.
+"""

@@ -1,0 +1,82 @@
+"""The pictures the review page shows: a file's thumbnail and the 28x28 image the model read."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image
+
+from watcher.documents import open_document
+from watcher.imaging import normalise_page
+from watcher.loading import ImageError, PageReader, read_image_bytes
+
+THUMBNAIL_SIDE = 200  # pixels, longer side of a file's thumbnail
+T = TypeVar("T")
+INPUT_SCALE = 4  # the 28x28 model input is shown this many times larger, each pixel a square
+
+
+class PictureError(Exception):
+    """No picture: the file is gone, changed since its row, or cannot be read."""
+
+
+def find_file(name: str, folders: tuple[Path, ...]) -> Path | None:
+    """The file a results row names, in the first folder holding it; never a path outside the folders.
+
+    Names in the results are relative to the inbox; one that climbs out of a
+    folder (`../x`) or is absolute is looked for nowhere.
+    """
+    for folder in folders:
+        base = os.path.realpath(folder)
+        path = os.path.realpath(os.path.join(base, name))
+        if os.path.commonpath([base, path]) == base and path != base and os.path.isfile(path):
+            return Path(path)
+    return None
+
+
+def file_data(path: Path, sha256: str) -> bytes:
+    """The file's bytes, when they are still what its row was read from."""
+    try:
+        data = read_image_bytes(path)
+    except ImageError as exc:
+        raise PictureError(exc.reason) from exc
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise PictureError("the file changed since this row was written")
+    return data
+
+
+def thumbnail_png(data: bytes, page: int | None) -> bytes:
+    """The file (its page, for a document) as a PNG, its longer side THUMBNAIL_SIDE at most."""
+    pixels, _ = _on_page(data, page, lambda reader: reader.read(THUMBNAIL_SIDE))
+    if pixels.ndim == 3:
+        return _png(pixels[..., :3], "RGB")
+    return _png(pixels, "L")
+
+
+def model_input_png(data: bytes, page: int | None) -> bytes:
+    """The 28x28 image the model reads from the file (its page), white ink on black, enlarged."""
+    digit = _on_page(data, page, normalise_page)
+    return _png(np.kron(digit, np.ones((INPUT_SCALE, INPUT_SCALE), np.float32)), "L")
+
+
+def _on_page(data: bytes, page: int | None, work: Callable[[PageReader], T]) -> T:
+    """`work` done on the page asked for (the first for a single image), while its document is open."""
+    try:
+        with open_document(data) as document:
+            index = (page or 1) - 1
+            if not 0 <= index < len(document.pages):
+                raise PictureError(f"the file has no page {page}")
+            return work(document.pages[index])
+    except ImageError as exc:
+        raise PictureError(exc.reason) from exc
+
+
+def _png(pixels: np.ndarray, mode: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8), mode=mode).save(buffer, "PNG")
+    return buffer.getvalue()
