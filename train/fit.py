@@ -155,7 +155,7 @@ def _fit(
     keras = import_keras_quietly()
 
     model = build_model()
-    x_fit, y_fit = _with_variants(x_fit, _one_hot(y_fit), settings)
+    x_fit, y_fit = _with_variants(x_fit, one_hot(y_fit), settings)
     x_fit, y_fit = _with_negatives(x_fit, y_fit, settings)
     steps_per_epoch = int(np.ceil(len(x_fit) / settings.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -175,8 +175,8 @@ def _fit(
             best, monitor="val_accuracy", save_best_only=True, save_weights_only=True
         )
         history = model.fit(
-            _training_stream(x_fit, y_fit, settings),
-            validation_data=(x_val, _one_hot(y_val)),
+            training_stream(x_fit, y_fit, seed=settings.seed, batch_size=settings.batch_size, augment=settings.augment),
+            validation_data=(x_val, one_hot(y_val)),
             epochs=settings.epochs,
             callbacks=[checkpoint],
             shuffle=False,  # the stream is already shuffled with the seed
@@ -189,7 +189,7 @@ def _fit(
     return inference_model, history.history
 
 
-def _one_hot(labels: np.ndarray) -> np.ndarray:
+def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.asarray(np.eye(len(CLASSES), dtype=np.float32)[labels])
 
 
@@ -225,19 +225,21 @@ def _with_negatives(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSetting
     return np.concatenate([x_fit, negatives]), np.concatenate([y_fit, uniform])
 
 
-def _training_stream(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
+def training_stream(
+    x_fit: np.ndarray, y_fit: np.ndarray, *, seed: int, batch_size: int, augment: bool = True
+) -> tf.data.Dataset:
     """A shuffled, batched tf.data stream, augmented with a seed per batch."""
     import tensorflow as tf
 
     from train.augment import augment_batch
 
     stream = tf.data.Dataset.from_tensor_slices((x_fit, y_fit))
-    stream = stream.shuffle(len(x_fit), seed=settings.seed, reshuffle_each_iteration=True)
-    stream = stream.batch(settings.batch_size)
-    if settings.augment:
+    stream = stream.shuffle(len(x_fit), seed=seed, reshuffle_each_iteration=True)
+    stream = stream.batch(batch_size)
+    if augment:
         stream = stream.enumerate().map(
             lambda step, batch: (
-                augment_batch(batch[0], tf.stack([tf.cast(settings.seed, tf.int64), step])),
+                augment_batch(batch[0], tf.stack([tf.cast(seed, tf.int64), step])),
                 batch[1],
             ),
             num_parallel_calls=tf.data.AUTOTUNE,

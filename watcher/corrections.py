@@ -207,3 +207,17 @@ def _csv_line(cells: list[str]) -> str:
 def corrections_beside(results: Path) -> Path:
     """The default corrections file: corrections.csv in the results CSV's folder."""
     return results.parent / "corrections.csv"
+
+
+def find_file(name: str, folders: tuple[Path, ...]) -> Path | None:
+    """The file a results row names, in the first folder holding it; never a path outside the folders.
+
+    Names in the results are relative to the inbox; one that climbs out of a
+    folder (`../x`) or is absolute is looked for nowhere.
+    """
+    for folder in folders:
+        base = os.path.realpath(folder)
+        path = os.path.realpath(os.path.join(base, name))
+        if os.path.commonpath([base, path]) == base and path != base and os.path.isfile(path):
+            return Path(path)
+    return None

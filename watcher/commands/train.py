@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from watcher.backends import ModelError
 from watcher.commands import DataOption, fail
 from watcher.logs import configure_logging
+from watcher.settings import DEFAULT_INBOX
 
 DEFAULT_OUTPUT = Path("models") / "digitwatch.keras"
 # The recipe's defaults, as train.DEFAULT_EPOCHS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS and DEFAULT_MEMBERS (a
@@ -23,7 +25,12 @@ DEFAULT_MEMBERS = 2
 
 def train_command(
     data: DataOption = None,
-    epochs: Annotated[int, typer.Option(metavar="N", min=1, help="Passes over the training data.")] = DEFAULT_EPOCHS,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", min=1, help=f"Passes over the training data. Default: {DEFAULT_EPOCHS}; 3 with --corrections."
+        ),
+    ] = None,
     output: Annotated[
         Path,
         typer.Option(
@@ -61,21 +68,63 @@ def train_command(
             "--augment/--no-augment", help="Distort training digits (rotation, slant, zoom, shift, pen, blur, noise)."
         ),
     ] = True,
+    corrections: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="CSV",
+            exists=True,
+            dir_okay=False,
+            help="Fine-tune a model (--base) on the files people corrected, instead of training from scratch.",
+            envvar="DIGITWATCH_CORRECTIONS",
+        ),
+    ] = None,
+    images: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--images",
+            metavar="DIR",
+            file_okay=False,
+            help="With --corrections: where the corrected files are (repeat for several). "
+            "Default: inbox, then processed beside it.",
+        ),
+    ] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PATH",
+            dir_okay=False,
+            exists=True,
+            help="With --corrections: the .keras model to start from. Default: the shipped model.",
+        ),
+    ] = None,
 ) -> None:
-    """Train the CNN on MNIST, calibrate it on a validation split and test it once."""
+    """Train the CNN on MNIST, calibrate it on a validation split and test it once; or, with --corrections,
+    fine-tune a model on the files people corrected."""
     from train.data import DataError
     from train.export import ExportError
-    from train.fit import TrainSettings, train
 
     if output.suffix != ".keras":
         raise fail(f"--output must end in .keras, got {output}")
     configure_logging()
     # A live progress bar on a terminal; one line per epoch in a log file or CI.
     verbose = 1 if sys.stdout.isatty() else 2
+    if corrections is not None:
+        return _fine_tune(
+            corrections=corrections,
+            output=output,
+            images=tuple(images or default_image_folders()),
+            base=base,
+            data=data,
+            epochs=epochs,
+            seed=seed,
+            verbose=verbose,
+        )
+    from train.fit import TrainSettings, train
+
     settings = TrainSettings(
         output=output,
         data=data,
-        epochs=epochs,
+        epochs=epochs or DEFAULT_EPOCHS,
         seed=seed,
         augment=augment,
         negatives=negatives,
@@ -91,3 +140,35 @@ def train_command(
         f"MNIST test accuracy {result.test_accuracy:.2%} after {result.seconds / 60:.1f} min; "
         f"model written to {result.model_path}"
     )
+
+
+def default_image_folders() -> tuple[Path, ...]:
+    """Where corrected files are looked for by default: the inbox, then the processed folder beside it."""
+    return DEFAULT_INBOX, DEFAULT_INBOX.resolve().parent / "processed"
+
+
+def _fine_tune(*, epochs: int | None, **options: Any) -> None:
+    """`train --corrections`: build the fine-tuning's settings, run it, say what it learnt."""
+    from train.data import DataError
+    from train.export import ExportError
+    from train.finetune import FineTuneError, FineTuneSettings, fine_tune
+    from watcher.corrections import CorrectionsError
+
+    settings = FineTuneSettings(**options)
+    if epochs:
+        settings = replace(settings, epochs=epochs)
+
+    try:
+        result = fine_tune(settings)
+    except (DataError, ExportError, ModelError, FineTuneError, CorrectionsError) as exc:
+        raise fail(str(exc)) from exc
+    if result.skipped:
+        skipped = ", ".join(f"{count} {reason}" for reason, count in result.skipped.items())
+        typer.echo(f"corrections skipped: {skipped}", err=True)
+    typer.echo(
+        f"learnt from {result.learnt_from} corrections, {result.held_out} held out. "
+        f"Held-out corrections: {result.before.held_out:.2%} -> {result.after.held_out:.2%}; "
+        f"MNIST test: {result.before.mnist_test:.2%} -> {result.after.mnist_test:.2%}; "
+        f"{result.seconds / 60:.1f} min; model written to {result.model_path}"
+    )
+    typer.echo(f"To use it: digitwatch watch --model {result.model_path} (restart a running service to pick it up).")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -23,20 +22,6 @@ INPUT_SCALE = 4  # the 28x28 model input is shown this many times larger, each p
 
 class PictureError(Exception):
     """No picture: the file is gone, changed since its row, or cannot be read."""
-
-
-def find_file(name: str, folders: tuple[Path, ...]) -> Path | None:
-    """The file a results row names, in the first folder holding it; never a path outside the folders.
-
-    Names in the results are relative to the inbox; one that climbs out of a
-    folder (`../x`) or is absolute is looked for nowhere.
-    """
-    for folder in folders:
-        base = os.path.realpath(folder)
-        path = os.path.realpath(os.path.join(base, name))
-        if os.path.commonpath([base, path]) == base and path != base and os.path.isfile(path):
-            return Path(path)
-    return None
 
 
 def file_data(path: Path, sha256: str) -> bytes:
