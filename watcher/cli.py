@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand
 
 from watcher import __version__
-from watcher.commands import classify, convert, evaluate, export, review, status, train, watch
+from watcher.commands import classify, convert, evaluate, export, report, review, status, train, watch
 
 if TYPE_CHECKING:
     from typer import _click  # typer's own copy of click: only for the types of the overrides below
@@ -86,6 +86,7 @@ COMMANDS: list[tuple[str, Callable[..., None], str]] = [
     ("evaluate", evaluate.evaluate_command, "Measure a model's accuracy and calibration on MNIST test."),
     ("convert", convert.convert_command, "Convert a .keras model to LiteRT, served without TensorFlow."),
     ("review", review.review_command, "Serve a page to check doubtful rows and correct them with the keyboard."),
+    ("report", report.report_command, "Write a page of charts and counts from the results CSV."),
     ("export", export.export_command, "Write the final table: the model's answers with people's corrections."),
     ("status", status.status_command, "Say whether the watch service is running and healthy."),
 ]

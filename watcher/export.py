@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
+from watcher.atomic import write_atomically
 from watcher.corrections import Correction, latest_corrections, read_corrections, winning
 from watcher.protocol import Source, Status
 from watcher.results import COLUMNS, neutralise
@@ -52,7 +52,7 @@ def export_final(settings: ExportSettings) -> ExportSummary:
             by_person += 1
             used.add(record.key)
         rows.append(_final_cells(record, correction, neutralise_formulas=settings.neutralise_formulas))
-    _write_atomically(settings.out, rows)
+    _write_table(settings.out, rows)
     unmatched = sum(len(found) for key, found in corrections.items() if key not in used)
     return ExportSummary(rows=len(rows), by_person=by_person, unmatched_corrections=unmatched)
 
@@ -103,24 +103,15 @@ def _first_line(path: Path) -> str:
         raise ExportError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def _write_atomically(out: Path, rows: list[list[str]]) -> None:
+def _write_table(out: Path, rows: list[list[str]]) -> None:
     """Write the table beside `out` and rename it into place: a reader never sees half a table."""
+
+    def write(file: TextIO) -> None:
+        writer = csv.writer(file, lineterminator="\r\n")
+        writer.writerow(FINAL_COLUMNS)
+        writer.writerows(rows)
+
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+        write_atomically(out, write, newline="")
     except OSError as exc:
-        raise ExportError(f"cannot write in {out.parent}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as file:
-            writer = csv.writer(file, lineterminator="\r\n")
-            writer.writerow(FINAL_COLUMNS)
-            writer.writerows(rows)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, out)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -111,3 +111,15 @@ class ReviewSettings:
     def corrections_file(self) -> Path:
         """The corrections file: the one given, else corrections.csv beside the results."""
         return self.corrections or self.results.parent / "corrections.csv"
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What `digitwatch report` needs."""
+
+    results: Path = DEFAULT_RESULTS
+    out: Path | None = None  # None: report.html beside the results
+
+    def out_file(self) -> Path:
+        """Where the page goes: the one given, else report.html beside the results."""
+        return self.out or self.results.parent / "report.html"
