@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 from watcher import observing
-from watcher.classifier import Classifier
+from watcher.classifier import Classifier, ModelError
 from watcher.cores import available_cores
 from watcher.disposal import Disposer
 from watcher.errors import ServiceError
@@ -37,7 +37,7 @@ from watcher.results_file import ResultsFile, check_results_header
 from watcher.settings import WatchSettings
 from watcher.stability import StabilityTracker
 from watcher.telemetry import Telemetry
-from watcher.wakeup import Doorbell, HintQueue, StopRequest, stop_on_signals
+from watcher.wakeup import Doorbell, HintQueue, ReloadRequest, StopRequest, stop_on_signals
 
 __all__ = ["ServiceError", "run"]
 
@@ -69,6 +69,7 @@ def run(
     check_results_header(settings.results)
     doorbell = Doorbell()
     request = StopRequest(stop, doorbell)
+    reload = ReloadRequest()
     telemetry = Telemetry(
         inbox=settings.inbox.resolve(),
         results=settings.results,
@@ -77,7 +78,7 @@ def run(
     )
     try:
         telemetry.start()  # a metrics port that cannot be served fails now, before the model loads
-        with stop_on_signals(request), _decode_workers(settings) as pool:
+        with stop_on_signals(request, reload), _decode_workers(settings) as pool:
             classifier = classifier or Classifier(settings.model)  # before anything is read or written
             if request.is_set():
                 return Counts()
@@ -92,6 +93,7 @@ def run(
                     pool=pool,
                     doorbell=doorbell,
                     telemetry=telemetry,
+                    reload=reload,
                 )
                 service.run()
                 return service.counts
@@ -122,8 +124,10 @@ class Service:
         doorbell: Doorbell,
         pool: PreparePool | None = None,
         telemetry: Telemetry,
+        reload: ReloadRequest | None = None,
     ) -> None:
         self.settings = settings
+        self.reload = reload or ReloadRequest()
         self.stop = stop
         self.inbox = settings.inbox.resolve()
         self.doorbell = doorbell
@@ -180,8 +184,11 @@ class Service:
         )
 
     def _step(self) -> None:
-        """One turn of the loop: take hints, rescan or heal when due, process what is stable."""
+        """One turn of the loop: take hints, reload the model when asked, rescan or heal when due, process
+        what is stable."""
         self._take_hints(wait=0.0 if self.busy else TICK)
+        if self.reload.take():
+            self._reload_model()
         now = time.monotonic()
         if now >= self.next_health and not self.settings.once:
             self.next_health = now + HEALTH_INTERVAL
@@ -202,6 +209,22 @@ class Service:
         if now >= self.next_summary:
             self._summary()
             self.next_summary = now + self.settings.summary_interval_seconds
+
+    def _reload_model(self) -> None:
+        """Load the model file again (SIGHUP), between batches: each file is read by one model whole.
+
+        A model that cannot be loaded is logged and the loaded one kept, so a
+        half-copied model file never stops the service.
+        """
+        try:
+            classifier = Classifier(self.settings.model)
+        except ModelError as exc:
+            log.error("SIGHUP: the model could not be loaded again (%s); going on with the one loaded", exc,
+                      extra={"decision": "reload_failed"})  # fmt: skip
+            return
+        self.processor.classifier = classifier
+        log.info("SIGHUP: model loaded again from %s (%s)", classifier.model_path, classifier.backend.name,
+                 extra={"decision": "reloaded"})  # fmt: skip
 
     def _name_of(self, path: Path) -> PurePosixPath:
         name = relative_name(self.inbox, path)

@@ -125,9 +125,22 @@ class StopRequest:
             self.doorbell.ring()
 
 
+class ReloadRequest:
+    """Whether SIGHUP asked for the model to be loaded again; the loop takes the request between batches."""
+
+    def __init__(self) -> None:
+        self.asked = False  # written by the handler, read by the loop
+
+    def take(self) -> bool:
+        """True once per request."""
+        asked, self.asked = self.asked, False
+        return asked
+
+
 @contextmanager
-def stop_on_signals(stop: StopRequest) -> Iterator[None]:
-    """SIGTERM and SIGINT request a stop while inside (main thread only: Python's rule for handlers)."""
+def stop_on_signals(stop: StopRequest, reload: ReloadRequest | None = None) -> Iterator[None]:
+    """SIGTERM and SIGINT request a stop, and SIGHUP (where there is one) a model reload, while inside
+    (main thread only: Python's rule for handlers)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -135,7 +148,13 @@ def stop_on_signals(stop: StopRequest) -> Iterator[None]:
     def handler(number: int, _frame: object) -> None:
         stop.signal_number = number  # only this: see the module docstring
 
+    def reload_handler(_number: int, _frame: object) -> None:
+        if reload is not None:
+            reload.asked = True  # only this, as for a stop; the doorbell is rung by the wakeup descriptor
+
     previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
+    if reload is not None and hasattr(signal, "SIGHUP"):  # Windows has none
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, reload_handler)
     previous_fd = None
     if stop.doorbell is not None:
         previous_fd = signal.set_wakeup_fd(stop.doorbell.signal_fd(), warn_on_full_buffer=False)
