@@ -80,10 +80,12 @@ def test_watcher_imports_train_only_inside_the_training_commands():
     assert not wrong
 
 
-def test_the_command_line_loads_no_training_code():
+def test_the_command_line_loads_no_training_code_and_no_page_libraries():
+    # Every command starts from watcher.cli, the service above all: pandas alone would add about 40 MB to it.
+    heavy = ("train", "tensorflow", "keras", "pandas", "matplotlib", "fastapi", "uvicorn", "jinja2")
     code = (
         "import sys, watcher.cli; "
-        "loaded = [m for m in sys.modules if m.split('.')[0] in ('train', 'tensorflow', 'keras')]; "
+        f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})); "
         "assert not loaded, loaded"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -10,7 +10,6 @@ import typer
 from watcher.backends import ExtraMissing
 from watcher.commands import fail
 from watcher.results import ResultsError
-from watcher.review.report import ReportError, write_report
 from watcher.settings import DEFAULT_RESULTS, ReportSettings
 
 
@@ -27,6 +26,9 @@ def report_command(
     ] = None,
 ) -> None:
     """Write one HTML page: counts by status and day, digits, confidence, why files got no digit, rows per hour."""
+    # Imported here: it brings pandas, which no other command (above all not `watch`) should load.
+    from watcher.review.report import ReportError, write_report
+
     settings = ReportSettings(results=results, out=out)
 
     def progress(done: int, total: int) -> None:
