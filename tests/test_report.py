@@ -10,7 +10,9 @@ import subprocess
 from pathlib import Path
 
 from PIL import Image
+from typer.testing import CliRunner, Result
 
+from watcher.cli import app
 from watcher.results import COLUMNS
 
 HOSTILE = "<script>alert(1)</script> cannot be decoded"
@@ -54,18 +56,22 @@ def test_report_counts_charts_and_escaped_reasons(tmp_path: Path, digitwatch_exe
     assert "no ink: the image is blank or too faint</td><td>1<" in page
 
 
-def test_report_writes_over_its_own_page_only(tmp_path: Path, digitwatch_exe: str) -> None:
+def test_report_writes_over_its_own_page_only(tmp_path: Path) -> None:
     results = tmp_path / "predictions.csv"
     results_over_two_days(results)
     mine = tmp_path / "mine.html"
     mine.write_text("<html>my notes</html>")
-    done = report(digitwatch_exe, "--results", results, "--out", mine)
-    assert done.returncode == 1 and "not a digitwatch report" in done.stderr
+
+    def report_in_process(out: Path) -> Result:
+        return CliRunner().invoke(app, ["report", "--results", str(results), "--out", str(out)])
+
+    done = report_in_process(mine)
+    assert done.exit_code == 1 and "not a digitwatch report" in done.output
     assert mine.read_text() == "<html>my notes</html>"
     out = tmp_path / "report.html"
-    assert report(digitwatch_exe, "--results", results, "--out", out).returncode == 0
+    assert report_in_process(out).exit_code == 0
     results.write_text(",".join(COLUMNS) + "\r\n")  # emptied: the page says so
-    assert report(digitwatch_exe, "--results", results, "--out", out).returncode == 0
+    assert report_in_process(out).exit_code == 0
     assert "No rows yet." in out.read_text(encoding="utf-8")
     assert oct(out.stat().st_mode & 0o777) != oct(0o600), "readable by others as any file written by open()"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
