@@ -19,8 +19,11 @@ import pytest
 from service_helpers import read_rows
 from watcher.backends import TRAIN_EXTRA
 from watcher.classifier import default_model_path
+from watcher.review.report import REPORT_EXTRA
+from watcher.review.server import REVIEW_EXTRA
 
-NOT_INSTALLED = ("tensorflow", "keras", "matplotlib")
+# The `train` extra's, and the `review` and `report` extras' (FastAPI, uvicorn, Jinja2, matplotlib).
+NOT_INSTALLED = ("tensorflow", "keras", "matplotlib", "fastapi", "uvicorn", "jinja2")
 BLOCKER = f'''
 import importlib.abc
 import sys
@@ -96,3 +99,21 @@ def test_evaluate_runs_on_the_runtime_install(runtime_env, digitwatch_exe):
     result = run(runtime_env, digitwatch_exe, "evaluate", "--data", str(data))
     assert result.returncode == 0, result.stderr
     assert "accuracy:" in result.stdout
+
+
+def test_the_pages_say_what_to_install_and_export_needs_nothing_more(
+    runtime_env, digitwatch_exe, tmp_path, digit_files
+):
+    results = tmp_path / "results.csv"
+    files = digit_files(2)
+    assert (
+        run(runtime_env, digitwatch_exe, "classify", str(files[0][0].parent), "--results", str(results)).returncode == 0
+    )
+    for command, extra in (("review", REVIEW_EXTRA), ("report", REPORT_EXTRA)):
+        result = run(runtime_env, digitwatch_exe, command, "--results", str(results))
+        assert result.returncode == 1, result.stderr
+        assert extra in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "report.html").exists()
+    result = run(runtime_env, digitwatch_exe, "export", "--results", str(results), "--out", str(tmp_path / "final.csv"))
+    assert result.returncode == 0, result.stderr
+    assert len(read_rows(tmp_path / "final.csv")) == 2
