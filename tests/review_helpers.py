@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from service_helpers import wait_for
+from service_helpers import ServiceProcess, wait_for
 from watcher.classifier import Prediction
 from watcher.protocol import Status
 from watcher.results import ResultRow
@@ -54,15 +51,13 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-class ReviewProcess:
+class ReviewProcess(ServiceProcess):
     """`digitwatch review` as users run it, on a free port, logging to a file; always stopped on exit."""
 
+    command = "review"
+
     def __init__(self, exe: str, log_path: Path, *args: object) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "ab")
-        self.process = subprocess.Popen(
-            [exe, "review", "--port", "0", *map(str, args)], stdout=self._log, stderr=subprocess.STDOUT
-        )
+        super().__init__(exe, log_path, "--port", "0", *args)
         found: list[str] = []
 
         def announced() -> bool:
@@ -72,22 +67,3 @@ class ReviewProcess:
         wait_for(announced, timeout=30, what="the review page to listen")
         assert found, f"review exited early:\n{self.log()}"
         self.url = found[0]
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> tuple[int, float]:
-        """SIGTERM; the exit code and the seconds it took."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
-        return code, time.monotonic() - started
-
-    def __enter__(self) -> ReviewProcess:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=30)
-        self._log.close()

@@ -84,13 +84,15 @@ def _row_count(path: Path) -> int:
 class ServiceProcess:
     """`digitwatch watch` as users run it, in a subprocess logging to a file; always stopped on exit."""
 
+    command = "watch"  # the digitwatch command it runs
+
     def __init__(self, exe: str, log_path: Path, *args: object, env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")
         # TMPDIR inside the test's folder: what a killed service leaves (multiprocessing's socket folder) goes with it.
         environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=str(log_path.parent), **(env or {}))
         self.process = subprocess.Popen(
-            [exe, "watch", *map(str, args)], stdout=self._log, stderr=subprocess.STDOUT, env=environment
+            [exe, self.command, *map(str, args)], stdout=self._log, stderr=subprocess.STDOUT, env=environment
         )
 
     def log(self) -> str:

@@ -54,7 +54,7 @@ def review(tmp_path: Path, mnist_small: dict[str, np.ndarray], digitwatch_exe: s
     with ReviewProcess(digitwatch_exe, tmp_path / "review.log", *args) as process:
         process.corrections = results.parent / "corrections.csv"  # type: ignore[attr-defined]
         yield process
-        assert process.stop()[0] == 0
+        assert process.terminate()[0] == 0
 
 
 def open_queue(driver: webdriver.Chrome, url: str) -> None:
