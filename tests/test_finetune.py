@@ -69,6 +69,7 @@ def corrected_office(tmp_path: Path, mnist_small: dict[str, np.ndarray]) -> tupl
     return tmp_path / "corrections.csv", inbox
 
 
+@pytest.mark.slow
 def test_train_with_corrections_fine_tunes_and_records_what_it_learnt(
     corrected_office: tuple[Path, Path], tiny_model_path: Path, tmp_path: Path
 ) -> None:

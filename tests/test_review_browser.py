@@ -71,6 +71,7 @@ def corrections_when(path: Path, count: int) -> list[Correction]:
     return read_corrections(path)
 
 
+@pytest.mark.slow
 def test_three_rows_corrected_with_the_keyboard_then_one_undone(
     browser: webdriver.Chrome, review: ReviewProcess, mnist_small: dict[str, np.ndarray]
 ) -> None:
@@ -104,6 +105,7 @@ def test_three_rows_corrected_with_the_keyboard_then_one_undone(
         browser.save_screenshot(str(Path(screenshots) / "review.png"))
 
 
+@pytest.mark.slow
 def test_a_hundred_rows_reviewed_with_the_keyboard_alone(
     browser: webdriver.Chrome, review: ReviewProcess, mnist_small: dict[str, np.ndarray]
 ) -> None:

@@ -73,6 +73,7 @@ def assert_one_row_per_file(results: Path, names: list[str]) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_backlog_live_drops_and_temporary_files(digitwatch_exe, served_model_path, tmp_path, layout, digits):
     inbox, results = layout
     for i in range(3):
@@ -139,6 +140,7 @@ def test_burst_of_2000_files(digitwatch_exe, served_model_path, tmp_path, layout
     assert_one_row_per_file(results, names)
 
 
+@pytest.mark.slow
 def test_kill_9_mid_stream_then_restart(digitwatch_exe, served_model_path, tmp_path, layout, digits):
     inbox, results = layout
     names = [f"stream_{i:03d}.png" for i in range(300)]
@@ -192,6 +194,7 @@ HOSTILE_NAMES = [
 ]
 
 
+@pytest.mark.slow
 def test_corrupt_and_hostile_files(digitwatch_exe, served_model_path, tmp_path, layout, digits):
     inbox, results = layout
     good = digits(0)

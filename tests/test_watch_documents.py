@@ -98,6 +98,7 @@ def test_classify_reads_documents_and_says_what_it_skipped(digitwatch_exe, tmp_p
     ]
 
 
+@pytest.mark.slow
 def test_hostile_documents_become_error_rows_and_a_stop_does_not_wait_for_a_slow_page(digitwatch_exe, tmp_path, mnist):
     images, labels = mnist
     inbox, results = tmp_path / "inbox", tmp_path / "results.csv"

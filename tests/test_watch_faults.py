@@ -148,6 +148,7 @@ class LimitedService(ServiceProcess):
         )
 
 
+@pytest.mark.slow
 def test_full_disk_stops_with_exit_1_and_a_restart_finishes_exactly_once(digitwatch_exe, tmp_path, layout, digit):
     inbox, results = layout
     names = [f"d{i:03d}.png" for i in range(100)]
@@ -259,6 +260,7 @@ def _without_read_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+@pytest.mark.slow
 def test_an_unreadable_file_gets_an_error_row_then_a_real_row_once_readable(digitwatch_exe, tmp_path, layout, digit):
     import subprocess
 
