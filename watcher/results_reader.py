@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from watcher.results import COLUMNS, LEGACY_COLUMNS, ResultsError, unneutralise
 READ_CHUNK = 4 * 1024 * 1024  # bytes read at a time: progress is reported per chunk
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResultRecord:
     """One results row as written: a file (or one page of it) and what the model read there."""
 
@@ -146,7 +147,7 @@ def _record(row: list[str]) -> ResultRecord:
         confidence=_number(confidence),
         status=kind,
         processed_at=processed_at,
-        detail=detail,
+        detail=sys.intern(detail),  # a few reasons repeat over many rows: one copy of each
         sha256=sha256,
         page=int(page) if page.isdigit() else None,
     )
