@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,3 +137,29 @@ def test_file_page_shows_every_row_of_a_changed_file(local: TestClient, folder: 
     page = local.get("/file", params={"name": "form-004.png"}).text
     assert page.count("<tr><td>2026-12-0") == 2
     assert local.get("/file", params={"name": "nothing.png"}).status_code == 404
+
+
+def test_a_document_page_is_shown_by_its_page(tmp_path: Path, mnist_small: dict[str, np.ndarray]) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    pages = [Image.fromarray(255 - mnist_small["x_test"][i]).resize((84, 84)) for i in (0, 1)]
+    pages[1] = Image.new("L", (300, 100), 255)  # page 2: a wide blank page, no digit on it
+    pages[0].save(inbox / "form.tif", save_all=True, append_images=pages[1:])
+    sha = sha256_of(inbox / "form.tif")
+    results = tmp_path / "results.csv"
+    results.write_text(
+        "filename,digit,confidence,status,processed_at,detail,sha256,page\r\n"
+        f"form.tif,7,0.6000,uncertain,2026-12-01T00:00:00Z,,{sha},1\r\n"
+        f"form.tif,,,no_digit,2026-12-01T00:00:00Z,no ink,{sha},2\r\n"
+    )
+    with client_for(ReviewSettings(results=results, inbox=inbox)) as client:
+        _wait_loaded(client)
+        sizes = {}
+        for page in (1, 2):
+            shown = client.get("/image", params={"name": "form.tif", "sha256": sha, "page": page})
+            assert shown.status_code == 200
+            sizes[page] = Image.open(io.BytesIO(shown.content)).size
+        assert sizes == {1: (84, 84), 2: (150, 50)}  # each page itself, reduced by a whole factor to <= 200 px
+        seen = client.get("/image", params={"name": "form.tif", "sha256": sha, "page": 1, "kind": "input"})
+        assert Image.open(io.BytesIO(seen.content)).size == (112, 112)  # 28x28, four times larger
+        assert client.get("/image", params={"name": "form.tif", "sha256": sha, "page": 3}).status_code == 404
