@@ -536,3 +536,21 @@ def test_small_digit_on_a_large_page_is_read_again_finely(tmp_path, mnist_small,
     assert np.abs(normalise_file(path) - in_full).mean() < 0.02  # read at 280 px, near enough to 600
     monkeypatch.setattr(imaging, "MIN_DIGIT_SIDE", 1)  # never read again: the 28-pixel digit is all there is
     assert np.abs(normalise_file(path) - in_full).mean() > 0.04
+
+
+def test_prepare_bytes_gives_what_prepare_file_gives(tmp_path: Path, mnist_small: dict[str, np.ndarray]) -> None:
+    """The entry point for bytes already in memory (a cluster's file source) reads exactly as the service."""
+    pages = [Image.fromarray(255 - mnist_small["x_test"][i]).resize((84, 84)) for i in (0, 1)]
+    pages[0].save(tmp_path / "form.tif", save_all=True, append_images=pages[1:])
+    pages[0].save(tmp_path / "one.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    for name in ("form.tif", "one.png", "empty.png", "junk.png"):
+        from_file = prepare_file(tmp_path / name)
+        from_bytes = imaging.prepare_bytes((tmp_path / name).read_bytes())
+        assert [(p.sha256, p.page, str(p.error)) for p in from_bytes] == [
+            (p.sha256, p.page, str(p.error)) for p in from_file
+        ]
+        for a, b in zip(from_bytes, from_file, strict=True):
+            assert (a.digit is None and b.digit is None) or np.array_equal(a.digit, b.digit)
+    assert [p.page for p in imaging.prepare_bytes((tmp_path / "form.tif").read_bytes())] == [1, 2]

@@ -83,6 +83,14 @@ def prepare_file(
         data = read_image_bytes(path, allow_empty=True)
     except ImageError as exc:  # the bytes could not be read: no hash to give
         return [Prepared(sha256="", error=exc)]
+    return prepare_bytes(data, max_pages=max_pages, tick=tick)
+
+
+def prepare_bytes(
+    data: bytes, *, max_pages: int = DEFAULT_MAX_PAGES, tick: Callable[[], None] | None = None
+) -> list[Prepared]:
+    """`prepare_file` for a file's bytes already in memory (a cluster reads them for us); never raises."""
+    tick = tick or _no_tick
     sha256 = hashlib.sha256(data).hexdigest()
     if not data:
         return [Prepared(sha256=sha256, error=ImageError("empty file (0 bytes)"))]
