@@ -19,7 +19,7 @@ from selenium.webdriver.common.keys import Keys
 
 from review_helpers import HOSTILE_NAME, ReviewProcess, review_folder
 from service_helpers import wait_for
-from watcher.corrections import Correction, read_corrections
+from watcher.corrections import Correction, CorrectionsError, read_corrections
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -67,7 +67,13 @@ def press(driver: webdriver.Chrome, *keys: str) -> None:
 
 
 def corrections_when(path: Path, count: int) -> list[Correction]:
-    wait_for(lambda: len(read_corrections(path)) == count, timeout=20, what=f"{count} corrections")
+    def written() -> bool:
+        try:
+            return len(read_corrections(path)) == count
+        except CorrectionsError:  # caught between the bytes of an append: look again
+            return False
+
+    wait_for(written, timeout=30, what=f"{count} corrections")
     return read_corrections(path)
 
 
