@@ -47,7 +47,7 @@ def write_report(settings: ReportSettings, *, progress: Callable[[int, int], Non
     out = settings.out_file()
     _check_out(out)
     records = read_results(settings.results, progress)
-    table = pd.DataFrame([vars(record) for record in records], columns=[*_COLUMNS])
+    table = pd.DataFrame([[getattr(record, column) for column in _COLUMNS] for record in records], columns=[*_COLUMNS])
     table["at"] = pd.to_datetime(table["processed_at"], utc=True, errors="coerce", format="ISO8601")
     page = environment.get_template("report.html").render(
         generator=GENERATOR,
