@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from watcher.corrections import Correction, find_file, latest_corrections, read_corrections, winning
-from watcher.documents import open_document
+from watcher.corrections import Correction, corrections_by_file, find_file, read_corrections, winning
+from watcher.documents import on_page
 from watcher.imaging import normalise_page
 from watcher.loading import ImageError, read_image_bytes
 from watcher.protocol import Status
@@ -48,7 +48,7 @@ def gather(corrections_path: Path, folders: tuple[Path, ...]) -> Corrected:
     digest = hashlib.sha256(corrections_path.read_bytes()).hexdigest() if corrections_path.is_file() else ""
     images, labels, names = [], [], []
     skipped: Counter[Skip] = Counter()
-    for (name, page), corrections in latest_corrections(read_corrections(corrections_path)).items():
+    for (name, page), corrections in corrections_by_file(read_corrections(corrections_path)).items():
         found = _image(name, page, corrections, folders)
         if isinstance(found, Skip):
             skipped[found] += 1
@@ -82,10 +82,6 @@ def _image(
     if correction is None:
         return Skip.CHANGED
     try:
-        with open_document(data) as document:
-            index = (page or 1) - 1
-            if not 0 <= index < len(document.pages):
-                return Skip.UNREADABLE
-            return normalise_page(document.pages[index]), correction
+        return on_page(data, page, normalise_page), correction
     except ImageError as exc:
         return Skip.NO_INK if exc.kind == Status.NO_DIGIT else Skip.UNREADABLE

@@ -115,7 +115,7 @@ def _correction(row: list[str], path: Path, line: int) -> Correction:
         raise CorrectionsError(f"{path}, line {line}: {exc}") from exc
 
 
-def latest_corrections(corrections: Iterable[Correction]) -> dict[tuple[str, int | None], list[Correction]]:
+def corrections_by_file(corrections: Iterable[Correction]) -> dict[tuple[str, int | None], list[Correction]]:
     """Each file's (and page's) corrections, oldest first: the last that applies to its content wins."""
     by_key: dict[tuple[str, int | None], list[Correction]] = {}
     for correction in corrections:
@@ -159,8 +159,7 @@ class CorrectionsFile:
                 line = _csv_line(CORRECTION_COLUMNS) + line
             elif os.pread(fd, 1, start - 1) != b"\n":
                 line = "\r\n" + line  # a script's last row without its line end: ours goes on a line of its own
-            data = line
-            os.write(fd, data.encode("utf-8"))
+            os.write(fd, line.encode("utf-8"))
             os.fsync(fd)
             stat = os.fstat(fd)
             return Appended(start=start, end=stat.st_size, identity=(stat.st_dev, stat.st_ino))
@@ -202,11 +201,6 @@ def _csv_line(cells: list[str]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow(cells)
     return buffer.getvalue()
-
-
-def corrections_beside(results: Path) -> Path:
-    """The default corrections file: corrections.csv in the results CSV's folder."""
-    return results.parent / "corrections.csv"
 
 
 def find_file(name: str, folders: tuple[Path, ...]) -> Path | None:

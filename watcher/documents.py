@@ -12,10 +12,10 @@ documents.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -26,6 +26,8 @@ from watcher.settings import DEFAULT_MAX_PAGES
 
 if TYPE_CHECKING:
     import pypdfium2
+
+T = TypeVar("T")
 
 PDF_MAGIC = b"%PDF-"
 PDF_MAGIC_WITHIN = 1024  # bytes: the PDF standard lets the header start anywhere in the first kilobyte
@@ -67,6 +69,19 @@ def open_document(data: bytes, *, max_pages: int = DEFAULT_MAX_PAGES) -> Iterato
         yield Document(pages=[ImageReader(data, frame) for frame in range(frames)], numbered=True)
         return
     yield Document(pages=[ImageReader(data)])
+
+
+def on_page(data: bytes, page: int | None, work: Callable[[PageReader], T]) -> T:
+    """`work` done on one page of a file's bytes (the first for a single image), while its document is open.
+
+    Raises ImageError when the file cannot be read or has no such page, and
+    whatever `work` raises.
+    """
+    with open_document(data) as document:
+        index = (page or 1) - 1
+        if not 0 <= index < len(document.pages):
+            raise ImageError(f"the file has no page {page}")
+        return work(document.pages[index])
 
 
 def _check_page_count(count: int, max_pages: int) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from watcher.atomic import write_atomically
-from watcher.corrections import Correction, latest_corrections, read_corrections, winning
+from watcher.corrections import Correction, corrections_by_file, read_corrections, winning
 from watcher.protocol import Source, Status
 from watcher.results import COLUMNS, neutralise
 from watcher.results_reader import ResultRecord, read_results
@@ -44,7 +44,7 @@ def export_final(settings: ExportSettings) -> ExportSummary:
     that applies to that content. Written to a temporary file and renamed into place."""
     _check_out(settings)
     records = _latest_rows(read_results(settings.results))
-    corrections = latest_corrections(read_corrections(settings.corrections) if settings.corrections else [])
+    corrections = corrections_by_file(read_corrections(settings.corrections) if settings.corrections else [])
     rows, by_person, used = [], 0, set()
     for record in records:
         correction = winning(corrections.get(record.key, []), record.sha256)

@@ -29,6 +29,23 @@ IMAGE_PATTERNS = (
     "*.heic",
     "*.heif",
 )
+
+
+def processed_beside(inbox: Path) -> Path:
+    """The default folder for processed files: "processed" beside the inbox."""
+    return inbox.resolve().parent / "processed"
+
+
+def image_folders_beside(inbox: Path) -> tuple[Path, ...]:
+    """Where files the results name are looked for by default: the inbox, then the processed folder."""
+    return inbox, processed_beside(inbox)
+
+
+def corrections_beside(results: Path) -> Path:
+    """The default corrections file: corrections.csv in the results CSV's folder."""
+    return results.parent / "corrections.csv"
+
+
 DEFAULT_MAX_PAGES = 100  # pages: a longer document gets one error row, no page rows
 DEFAULT_READ_TIMEOUT = 10.0  # seconds a decode worker may spend on one page (or image) of a file
 
@@ -76,7 +93,7 @@ class WatchSettings:
         """Where processed files go, or None when they stay (keep) or are deleted."""
         if self.after != After.MOVE:
             return None
-        return self.processed_dir or self.inbox.resolve().parent / "processed"
+        return self.processed_dir or processed_beside(self.inbox)
 
     def failed_folder(self) -> Path | None:
         """Where unreadable files go: the failed folder with move, or with delete when one is given."""
@@ -106,11 +123,11 @@ class ReviewSettings:
 
     def image_folders(self) -> tuple[Path, ...]:
         """Where files named in the results are looked for, in order."""
-        return self.images or (self.inbox, self.inbox.resolve().parent / "processed")
+        return self.images or image_folders_beside(self.inbox)
 
     def corrections_file(self) -> Path:
         """The corrections file: the one given, else corrections.csv beside the results."""
-        return self.corrections or self.results.parent / "corrections.csv"
+        return self.corrections or corrections_beside(self.results)
 
 
 @dataclass(frozen=True)

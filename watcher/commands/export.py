@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from watcher.commands import NeutraliseOption, fail
-from watcher.corrections import CorrectionsError, corrections_beside
+from watcher.corrections import CorrectionsError
 from watcher.export import ExportError, ExportSettings, export_final
 from watcher.results import ResultsError
-from watcher.settings import DEFAULT_RESULTS
+from watcher.settings import DEFAULT_RESULTS, corrections_beside
 
 
 def export_command(

@@ -12,7 +12,7 @@ import typer
 from watcher.backends import ModelError
 from watcher.commands import DataOption, fail
 from watcher.logs import configure_logging
-from watcher.settings import DEFAULT_INBOX
+from watcher.settings import DEFAULT_INBOX, image_folders_beside
 
 DEFAULT_OUTPUT = Path("models") / "digitwatch.keras"
 # The recipe's defaults, as train.DEFAULT_EPOCHS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS and DEFAULT_MEMBERS (a
@@ -112,7 +112,7 @@ def train_command(
         return _fine_tune(
             corrections=corrections,
             output=output,
-            images=tuple(images or default_image_folders()),
+            images=tuple(images or image_folders_beside(DEFAULT_INBOX)),
             base=base,
             data=data,
             epochs=epochs,
@@ -140,11 +140,6 @@ def train_command(
         f"MNIST test accuracy {result.test_accuracy:.2%} after {result.seconds / 60:.1f} min; "
         f"model written to {result.model_path}"
     )
-
-
-def default_image_folders() -> tuple[Path, ...]:
-    """Where corrected files are looked for by default: the inbox, then the processed folder beside it."""
-    return DEFAULT_INBOX, DEFAULT_INBOX.resolve().parent / "processed"
 
 
 def _fine_tune(*, epochs: int | None, **options: Any) -> None:

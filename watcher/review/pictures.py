@@ -5,19 +5,27 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 from PIL import Image
 
-from watcher.documents import open_document
+from watcher.documents import on_page
 from watcher.imaging import normalise_page
 from watcher.loading import ImageError, PageReader, read_image_bytes
 
 THUMBNAIL_SIDE = 200  # pixels, longer side of a file's thumbnail
 T = TypeVar("T")
 INPUT_SCALE = 4  # the 28x28 model input is shown this many times larger, each pixel a square
+
+
+class Picture(StrEnum):
+    """Which picture of a row the page asks for (the `kind` of /image)."""
+
+    ORIGINAL = "original"  # the file, or its page, as a thumbnail
+    INPUT = "input"  # the 28x28 image the model read
 
 
 class PictureError(Exception):
@@ -50,13 +58,9 @@ def model_input_png(data: bytes, page: int | None) -> bytes:
 
 
 def _on_page(data: bytes, page: int | None, work: Callable[[PageReader], T]) -> T:
-    """`work` done on the page asked for (the first for a single image), while its document is open."""
+    """`documents.on_page`, its failures as PictureError."""
     try:
-        with open_document(data) as document:
-            index = (page or 1) - 1
-            if not 0 <= index < len(document.pages):
-                raise PictureError(f"the file has no page {page}")
-            return work(document.pages[index])
+        return on_page(data, page, work)
     except ImageError as exc:
         raise PictureError(exc.reason) from exc
 

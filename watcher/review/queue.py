@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from watcher.corrections import Correction, latest_corrections, read_corrections, winning
+from watcher.corrections import Correction, corrections_by_file, read_corrections, winning
 from watcher.protocol import Status
 from watcher.results_reader import ResultRecord, ResultsReader
 
@@ -108,7 +108,7 @@ class ReviewQueue:
         except FileNotFoundError:
             stamp = None
         if stamp != self._files.corrections_stamp:
-            self._files.corrections = latest_corrections(read_corrections(self.corrections_path))
+            self._files.corrections = corrections_by_file(read_corrections(self.corrections_path))
             self._files.corrections_stamp = stamp
 
     def items(self, wanted: QueueFilter, *, now: datetime | None = None) -> list[QueueItem]:
