@@ -78,11 +78,11 @@ class ResultsReader:
             return [], False
         except OSError as exc:
             raise ResultsError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        read_before = self._identity is not None
         restarted = (stat.st_dev, stat.st_ino) != self._identity or stat.st_size < self._offset
         if restarted:
             self._offset, self._identity, self._columns = 0, (stat.st_dev, stat.st_ino), []
-        records = list(self._records(stat.st_size, progress))
-        return records, restarted and self._offset > 0
+        return list(self._records(stat.st_size, progress)), restarted and read_before
 
     def _records(self, size: int, progress: Callable[[int, int], None] | None) -> Iterator[ResultRecord]:
         try:

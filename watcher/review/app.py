@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from watcher.corrections import Appended, Correction, CorrectionsError, CorrectionsFile, find_file
 from watcher.protocol import NOT_A_DIGIT, Status
 from watcher.results import ResultsError
-from watcher.review.pictures import PictureError, file_data, model_input_png, thumbnail_png
+from watcher.review.pictures import Picture, PictureError, file_data, model_input_png, thumbnail_png
 from watcher.review.queue import REVIEWABLE, QueueFilter, ReviewQueue
 from watcher.settings import ReviewSettings
 
@@ -228,16 +228,18 @@ def _add_pages(app: FastAPI) -> None:
         return _page("file.html", name=name, records=records, corrections=corrections)
 
     @app.get("/image")
-    def image(state: State, name: str, sha256: str, page: int | None = None, kind: str = "original") -> Response:
+    def image(
+        state: State, name: str, sha256: str, page: int | None = None, kind: Picture = Picture.ORIGINAL
+    ) -> Response:
         """A file's thumbnail (kind=original) or the model's 28x28 input (kind=input); 404 unless recorded."""
-        if kind not in ("original", "input") or state.queue.reading(name, page, sha256) is None:
+        if state.queue.reading(name, page, sha256) is None:
             raise HTTPException(404, "no such row in the results")
         path = find_file(name, state.settings.image_folders())
         if path is None:
             raise HTTPException(404, "the file is no longer in the image folders")
         try:
             data = file_data(path, sha256)
-            png = thumbnail_png(data, page) if kind == "original" else model_input_png(data, page)
+            png = thumbnail_png(data, page) if kind == Picture.ORIGINAL else model_input_png(data, page)
         except PictureError as exc:
             raise HTTPException(404, str(exc)) from exc
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
