@@ -16,7 +16,7 @@ from watcher.corrections import (
     CorrectionsFile,
     read_corrections,
 )
-from watcher.export import FINAL_COLUMNS, ExportError, ExportSettings, export_final
+from watcher.export import FINAL_COLUMNS, ExportError, ExportSettings, export_table
 from watcher.protocol import NOT_A_DIGIT, Status
 from watcher.results import ResultRow
 from watcher.results_file import ResultsFile
@@ -69,7 +69,7 @@ def test_export_applies_the_last_correction_that_matches_the_content(results: Pa
     writer.append(Correction("form.pdf", NOT_A_DIGIT, page=2, sha256="ppp", predicted=7))
     writer.append(Correction("a.png", "4", sha256="aaa", predicted=3))  # corrects content a.png no longer has
     writer.append(Correction("=evil.png", "0", sha256=""))  # no hash: corrects whatever the file holds
-    summary = export_final(ExportSettings(results=results, out=tmp_path / "final.csv", corrections=corrections))
+    summary = export_table(ExportSettings(results=results, out=tmp_path / "final.csv", corrections=corrections))
 
     table = final_table(tmp_path / "final.csv")
     assert set(table) == {("a.png", ""), ("b.png", ""), ("form.pdf", "1"), ("form.pdf", "2"), ("'=evil.png", "")}
@@ -86,7 +86,7 @@ def test_export_applies_the_last_correction_that_matches_the_content(results: Pa
 
 
 def test_an_uncertain_reading_is_no_final_answer(results: Path, tmp_path: Path) -> None:
-    export_final(ExportSettings(results=results, out=tmp_path / "final.csv"))
+    export_table(ExportSettings(results=results, out=tmp_path / "final.csv"))
     table = final_table(tmp_path / "final.csv")
     assert table["b.png", ""]["digit"] == "5"
     assert (table["b.png", ""]["final_digit"], table["b.png", ""]["source"]) == ("", "model")
@@ -96,13 +96,13 @@ def test_export_never_writes_over_a_file_that_is_not_its_own(results: Path, tmp_
     foreign = tmp_path / "budget.csv"
     foreign.write_bytes(b"month,amount\r\njan,10\r\n")
     with pytest.raises(ExportError, match="not a final table"):
-        export_final(ExportSettings(results=results, out=foreign))
+        export_table(ExportSettings(results=results, out=foreign))
     assert foreign.read_bytes() == b"month,amount\r\njan,10\r\n"
     with pytest.raises(ExportError, match="input"):
-        export_final(ExportSettings(results=results, out=results))
+        export_table(ExportSettings(results=results, out=results))
     out = tmp_path / "final.csv"
-    export_final(ExportSettings(results=results, out=out))
-    export_final(ExportSettings(results=results, out=out))  # an earlier export is replaced
+    export_table(ExportSettings(results=results, out=out))
+    export_table(ExportSettings(results=results, out=out))  # an earlier export is replaced
     assert len(final_table(out)) == 5
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
 

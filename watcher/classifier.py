@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from watcher import imaging
-from watcher.backends import Backend, ModelError, import_keras_quietly, load_backend
+from watcher.backends import INFERENCE_THREADS, Backend, ModelError, import_keras_quietly, load_backend
 from watcher.protocol import Status
 
 __all__ = ["Classifier", "ModelError", "Prediction", "default_model_path", "import_keras_quietly", "read_metadata"]
@@ -55,12 +55,19 @@ def read_metadata(model_path: Path) -> dict[str, Any]:
 class Classifier:
     """A loaded model plus what is needed to turn its outputs into calibrated predictions."""
 
-    def __init__(self, model_path: str | os.PathLike[str] | None = None, *, backend: str = "auto") -> None:
-        """Load the model; `backend` is "auto" (LiteRT when a matching .tflite is beside it), "keras" or "litert"."""
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        backend: str = "auto",
+        threads: int = INFERENCE_THREADS,
+    ) -> None:
+        """Load the model; `backend` is "auto" (LiteRT when a matching .tflite is beside it), "keras" or "litert";
+        `threads` is how many the LiteRT interpreter may use."""
         self.model_path = Path(model_path) if model_path else default_model_path()
         self.metadata = read_metadata(self.model_path)
         self._check_metadata()
-        self.backend: Backend = load_backend(self.model_path, prefer=backend)
+        self.backend: Backend = load_backend(self.model_path, prefer=backend, threads=threads)
         self._input_shape = _checked_input_shape(self.backend, self.model_path)
         log.info("model %s loaded (%s)", self.model_path, self.backend.name)
         self.temperature = float(self.metadata.get("temperature", 1.0))

@@ -1,4 +1,5 @@
-"""The final table: one row per file (and page), the model's answer or a person's correction of it."""
+"""The tables `digitwatch export` writes: the final table (one row per file and page, the model's answer or a
+person's correction of it), and, from a Spark output, the results CSV the local service would have written."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TextIO
 
 from watcher.atomic import write_atomically
 from watcher.corrections import Correction, corrections_by_file, read_corrections, winning
-from watcher.protocol import Source, Status
+from watcher.protocol import Source, Status, Table
 from watcher.results import COLUMNS, neutralise
 from watcher.results_reader import ResultRecord, read_results
 
@@ -22,12 +23,22 @@ class ExportError(Exception):
 
 @dataclass(frozen=True)
 class ExportSettings:
-    """What `digitwatch export` needs."""
+    """What `digitwatch export` needs: one source (a results CSV or a Spark output), corrections, where to write."""
 
-    results: Path
     out: Path
+    results: Path | None = None  # a results CSV, or
+    parquet: Path | None = None  # the Parquet output of `classify --engine spark`
     corrections: Path | None = None  # None: the model's answers alone
     neutralise_formulas: bool = True
+
+    @property
+    def table(self) -> Table:
+        """From Parquet alone, the results CSV; with corrections, or from a results CSV, the final table."""
+        return Table.RESULTS if self.parquet is not None and self.corrections is None else Table.FINAL
+
+    def inputs(self) -> list[Path]:
+        """The files and folders read."""
+        return [path for path in (self.results, self.parquet, self.corrections) if path is not None]
 
 
 @dataclass(frozen=True)
@@ -39,11 +50,18 @@ class ExportSummary:
     unmatched_corrections: int
 
 
-def export_final(settings: ExportSettings) -> ExportSummary:
-    """Write the final table: for each file (and page) its latest results row, then the last correction
-    that applies to that content. Written to a temporary file and renamed into place."""
+def export_table(settings: ExportSettings) -> ExportSummary:
+    """Write the table `settings.table` names, for each file (and page) from its latest row; to a temporary
+    file renamed into place.
+
+    The final table adds the last correction that applies to that content;
+    the results table is the results CSV, with exactly its columns.
+    """
     _check_out(settings)
-    records = _latest_rows(read_results(settings.results))
+    records = _latest_rows(_read_source(settings))
+    if settings.table == Table.RESULTS:
+        _write_table(settings.out, COLUMNS, [_cells(record, settings.neutralise_formulas) for record in records])
+        return ExportSummary(rows=len(records), by_person=0, unmatched_corrections=0)
     corrections = corrections_by_file(read_corrections(settings.corrections) if settings.corrections else [])
     rows, by_person, used = [], 0, set()
     for record in records:
@@ -52,9 +70,19 @@ def export_final(settings: ExportSettings) -> ExportSummary:
             by_person += 1
             used.add(record.key)
         rows.append(_final_cells(record, correction, neutralise_formulas=settings.neutralise_formulas))
-    _write_table(settings.out, rows)
+    _write_table(settings.out, FINAL_COLUMNS, rows)
     unmatched = sum(len(found) for key, found in corrections.items() if key not in used)
     return ExportSummary(rows=len(rows), by_person=by_person, unmatched_corrections=unmatched)
+
+
+def _read_source(settings: ExportSettings) -> list[ResultRecord]:
+    if settings.parquet is not None:
+        from watcher.spark.sink_log import read_spark_output  # needs pyarrow: only for a Spark output
+
+        return read_spark_output(settings.parquet)
+    if settings.results is None:
+        raise ExportError("export needs a source: --results CSV or --parquet DIR")
+    return read_results(settings.results)
 
 
 def _latest_rows(records: list[ResultRecord]) -> list[ResultRecord]:
@@ -72,9 +100,7 @@ def _final_cells(record: ResultRecord, correction: Correction | None, *, neutral
     The model's digit is final only for an `ok` row: an uncertain reading is
     no answer until a person confirms it.
     """
-    cells = record.cells()
-    if neutralise_formulas:
-        cells[0] = neutralise(cells[0])
+    cells = _cells(record, neutralise_formulas)
     if correction is not None:
         final, source = correction.digit, Source.PERSON
     else:
@@ -82,12 +108,25 @@ def _final_cells(record: ResultRecord, correction: Correction | None, *, neutral
     return [*cells, "" if final is None else str(final), str(source)]
 
 
+def _cells(record: ResultRecord, neutralise_formulas: bool) -> list[str]:
+    """The record's cells as the results CSV holds them, the name guarded against formulas when asked."""
+    cells = record.cells()
+    if neutralise_formulas:
+        cells[0] = neutralise(cells[0])
+    return cells
+
+
 def _check_out(settings: ExportSettings) -> None:
-    """Refuse to write over an input, or over a file that is not a final table of ours."""
-    inputs = [settings.results, *([settings.corrections] if settings.corrections else [])]
+    """Refuse to write over an input, over any file when writing a results CSV (it may be a service's own),
+    or over a file that is not a final table of ours."""
     if settings.out.exists():
-        if any(settings.out.resolve() == path.resolve() for path in inputs if path.exists()):
-            raise ExportError(f"{settings.out} is an input of the export; write the final table elsewhere")
+        if any(settings.out.resolve() == path.resolve() for path in settings.inputs() if path.exists()):
+            raise ExportError(f"{settings.out} is an input of the export; write the table elsewhere")
+        if settings.table == Table.RESULTS:
+            raise ExportError(
+                f"{settings.out} exists; export writes a results CSV only as a new file, never over one "
+                "(it may be a service's own); pass another --out, or move it aside"
+            )
         if not settings.out.is_file() or _first_line(settings.out) != ",".join(FINAL_COLUMNS):
             raise ExportError(
                 f"{settings.out} exists and is not a final table from digitwatch export; "
@@ -103,12 +142,12 @@ def _first_line(path: Path) -> str:
         raise ExportError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def _write_table(out: Path, rows: list[list[str]]) -> None:
+def _write_table(out: Path, columns: list[str], rows: list[list[str]]) -> None:
     """Write the table beside `out` and rename it into place: a reader never sees half a table."""
 
     def write(file: TextIO) -> None:
         writer = csv.writer(file, lineterminator="\r\n")
-        writer.writerow(FINAL_COLUMNS)
+        writer.writerow(columns)
         writer.writerows(rows)
 
     try:

@@ -25,6 +25,13 @@ class Source(StrEnum):
     PERSON = "person"  # the last correction a person (or a script) made to it
 
 
+class Table(StrEnum):
+    """What `digitwatch export` writes."""
+
+    FINAL = "final"  # the results' columns, then final_digit and source
+    RESULTS = "results"  # exactly the results CSV's columns (from a Spark output)
+
+
 NOT_A_DIGIT = "not_a_digit"  # a correction's label for a file a person says holds no digit
 
 
@@ -46,6 +53,13 @@ class After(StrEnum):
     KEEP = "keep"
     MOVE = "move"
     DELETE = "delete"
+
+
+class Engine(StrEnum):
+    """Where `digitwatch classify` runs."""
+
+    LOCAL = "local"  # this machine's cores
+    SPARK = "spark"  # Apache Spark: a cluster, or local[N]
 
 
 class LogFormat(StrEnum):

@@ -102,6 +102,28 @@ class WatchSettings:
         return self.failed_dir if self.after == After.DELETE else None
 
 
+@dataclass(frozen=True)
+class SparkSettings:
+    """What `digitwatch classify --engine spark` needs; see `watcher.spark.stream`."""
+
+    source: str  # a folder, or a URI Spark reads (s3a://bucket/prefix, hdfs://...)
+    out: str  # the Parquet folder (or URI)
+    checkpoint: str | None = None  # None: _checkpoint inside `out`
+    master: str | None = None  # None: what spark-submit set, else local[*]
+    watch: bool = False  # False: read what is there, then exit
+    max_files_per_trigger: int | None = None  # None: Spark's default (every new file in one micro-batch)
+    trigger_seconds: float = 5.0  # with watch, how often the source is listed for new files
+    after: After = After.KEEP
+    processed_dir: str | None = None  # None with --after move: "processed" beside a local source
+    model: Path | None = None  # None: the shipped model
+    patterns: tuple[str, ...] = IMAGE_PATTERNS
+    max_pages: int = DEFAULT_MAX_PAGES
+
+    def checkpoint_location(self) -> str:
+        """Where Spark keeps its progress: the one given, else _checkpoint inside the output."""
+        return self.checkpoint or f"{self.out.rstrip('/')}/_checkpoint"
+
+
 DEFAULT_REVIEW_PORT = 8765
 DEFAULT_REVIEW_BELOW = 0.9  # `ok` rows under this confidence are queued for a person too
 

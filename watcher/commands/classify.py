@@ -1,4 +1,4 @@
-"""`digitwatch classify`: classify files and folders once."""
+"""`digitwatch classify`: classify files and folders once, on this machine or on Spark."""
 
 from __future__ import annotations
 
@@ -11,17 +11,23 @@ from watcher.batch import InputError, classify
 from watcher.classifier import ModelError
 from watcher.commands import MaxPagesOption, ModelOption, NeutraliseOption, ReadTimeoutOption, fail
 from watcher.logs import configure_logging
-from watcher.protocol import LogLevel
+from watcher.protocol import After, Engine, LogLevel
 from watcher.results import ResultsError
-from watcher.settings import ClassifySettings
+from watcher.settings import ClassifySettings, SparkSettings
 
 DEFAULTS = ClassifySettings(paths=())  # the one source of the defaults below
+SPARK_DEFAULTS = SparkSettings(source="", out="")
+SPARK_PANEL = "Spark engine (--engine spark)"
 
 
 def classify_command(
     paths: Annotated[
-        list[Path],
-        typer.Argument(metavar="PATH", help="Image and PDF files, and folders (searched recursively)."),
+        list[str],
+        typer.Argument(
+            metavar="PATH",
+            help="Image and PDF files, and folders (searched recursively). With --engine spark: one folder, "
+            "or a URI Spark reads (s3a://bucket/prefix, hdfs://...).",
+        ),
     ],
     results: Annotated[
         Path | None,
@@ -36,27 +42,128 @@ def classify_command(
     neutralise_formulas: NeutraliseOption = DEFAULTS.neutralise_formulas,
     max_pages: MaxPagesOption = DEFAULTS.max_pages,
     read_timeout: ReadTimeoutOption = DEFAULTS.read_timeout,
+    engine: Annotated[
+        Engine, typer.Option(help="local: this machine's cores. spark: Apache Spark (the spark extra and Java 17).")
+    ] = Engine.LOCAL,
+    out: Annotated[
+        str | None,
+        typer.Option(metavar="DIR", help="The Parquet output folder or URI (needed).", rich_help_panel=SPARK_PANEL),
+    ] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DIR",
+            help="Spark's progress; run again with the same one to go on. Default: _checkpoint inside --out.",
+            rich_help_panel=SPARK_PANEL,
+        ),
+    ] = SPARK_DEFAULTS.checkpoint,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="local[N], spark://host:7077, yarn, k8s://... Default: what spark-submit set, else local[*].",
+            envvar="DIGITWATCH_SPARK_MASTER",
+            rich_help_panel=SPARK_PANEL,
+        ),
+    ] = SPARK_DEFAULTS.master,
+    watch: Annotated[
+        bool,
+        typer.Option(help="Keep reading new files until stopped (SIGTERM, Ctrl-C).", rich_help_panel=SPARK_PANEL),
+    ] = SPARK_DEFAULTS.watch,
+    max_files_per_trigger: Annotated[
+        int | None,
+        typer.Option(metavar="N", min=1, help="Most files per micro-batch.", rich_help_panel=SPARK_PANEL),
+    ] = SPARK_DEFAULTS.max_files_per_trigger,
+    after: Annotated[
+        After,
+        typer.Option(
+            help="What Spark does with files once their rows are committed (its cleanSource).",
+            rich_help_panel=SPARK_PANEL,
+        ),
+    ] = SPARK_DEFAULTS.after,
+    processed_dir: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DIR",
+            help="With --after move: where files go. Default: processed/ beside a local source folder.",
+            rich_help_panel=SPARK_PANEL,
+        ),
+    ] = SPARK_DEFAULTS.processed_dir,
 ) -> None:
-    """Classify image files, PDFs and folders once; one CSV row per file, or per page of a document."""
-    configure_logging(LogLevel.WARNING if results is None else LogLevel.INFO)  # stdout may be the CSV
-    settings = ClassifySettings(
-        paths=tuple(paths),
-        results=results,
-        model=model,
-        neutralise_formulas=neutralise_formulas,
-        max_pages=max_pages,
-        read_timeout=read_timeout,
+    """Classify image files, PDFs and folders once; one CSV row per file, or per page of a document.
+
+    With --engine spark, Apache Spark reads one folder or bucket into Parquet, exactly once through its
+    checkpoint; `digitwatch export --parquet DIR` turns that into the results CSV.
+    """
+    if engine == Engine.SPARK:
+        if results is not None:
+            raise fail("--results is for the local engine; Spark writes Parquet to --out", code=2)
+        if out is None or len(paths) != 1:
+            raise fail("--engine spark takes one source folder or URI, and --out DIR", code=2)
+        _run_on_spark(
+            SparkSettings(
+                source=paths[0],
+                out=out,
+                checkpoint=checkpoint,
+                master=master,
+                watch=watch,
+                max_files_per_trigger=max_files_per_trigger,
+                after=after,
+                processed_dir=processed_dir,
+                model=model,
+                max_pages=max_pages,
+            )
+        )
+        return
+    spark_only = {"--out": out, "--checkpoint": checkpoint, "--master": master, "--watch": watch or None,
+                  "--max-files-per-trigger": max_files_per_trigger, "--processed-dir": processed_dir,
+                  "--after": None if after == After.KEEP else after}  # fmt: skip
+    given = [name for name, value in spark_only.items() if value is not None]
+    if given:
+        raise fail(f"{', '.join(given)}: only with --engine spark", code=2)
+    _run_locally(
+        ClassifySettings(
+            paths=tuple(Path(path) for path in paths),
+            results=results,
+            model=model,
+            neutralise_formulas=neutralise_formulas,
+            max_pages=max_pages,
+            read_timeout=read_timeout,
+        )
     )
+
+
+def _run_locally(settings: ClassifySettings) -> None:
+    configure_logging(LogLevel.WARNING if settings.results is None else LogLevel.INFO)  # stdout may be the CSV
     try:
         summary = classify(settings)
     except (InputError, ModelError, ResultsError) as exc:
         raise fail(str(exc)) from exc
     skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(summary.skipped.items()))
-    if results is not None:
+    if settings.results is not None:
         counts = ", ".join(f"{count} {status}" for status, count in sorted(summary.counts.items()))
         typer.echo(
-            f"{summary.files} files classified, {summary.total} rows ({counts or 'none'}); rows appended to {results}",
+            f"{summary.files} files classified, {summary.total} rows ({counts or 'none'}); "
+            f"rows appended to {settings.results}",
             err=True,
         )
     if skipped:
         typer.echo(f"skipped in the folders: {skipped}", err=True)
+
+
+def _run_on_spark(settings: SparkSettings) -> None:
+    from watcher.spark.session import SparkUnavailable
+    from watcher.spark.sink_log import SparkOutputError
+    from watcher.spark.stream import SparkJobError, run_on_spark
+
+    configure_logging(LogLevel.INFO)
+    try:
+        summary = run_on_spark(settings, progress=lambda line: typer.echo(line, err=True))
+    except (SparkUnavailable, SparkOutputError, SparkJobError, ModelError) as exc:
+        raise fail(str(exc)) from exc
+    ended = "stopped by a signal; run the same command to go on" if summary.stopped else "done"
+    typer.echo(
+        f"{summary.files:,} new files read in {summary.batches} micro-batches, {ended}. Rows: {settings.out} "
+        f"(the results CSV: digitwatch export --parquet {settings.out} --out results.csv)",
+        err=True,
+    )

@@ -1,0 +1,8 @@
+"""`classify --engine spark`: the same reading and model on Apache Spark, for folders and buckets past one machine.
+
+`files` runs inside Spark's Python workers (bytes in, results rows out),
+`session` finds Java and pyspark and starts Spark, `stream` builds and runs
+the streaming query, and `sink_log` reads which Parquet files a query
+committed (for `digitwatch export --parquet`, without Spark). pyspark is
+imported only by `session` and `stream`: the `spark` extra installs it.
+"""

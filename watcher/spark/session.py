@@ -1,0 +1,77 @@
+"""Find Java and pyspark, and start a Spark session set up for digitwatch's query."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+JAVA_HINT = "install Java 17 (Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
+# Files per Arrow batch handed to a Python worker: each holds the files' bytes, so a batch of
+# Spark's default 10,000 scans could take gigabytes; 128 still fills the model's batches.
+FILES_PER_ARROW_BATCH = 128
+
+
+class SparkUnavailable(Exception):
+    """pyspark or Java is missing, or Spark could not start."""
+
+
+def check_spark() -> None:
+    """Raise SparkUnavailable, saying what to install, when pyspark, pyarrow or Java is missing."""
+    try:
+        import pyarrow  # noqa: F401  (Spark's pandas functions move data with Arrow)
+        import pyspark  # noqa: F401
+    except ImportError as exc:
+        raise SparkUnavailable(
+            f"the Spark engine needs pyspark and pyarrow ({exc.name} is missing); "
+            "install them with: pip install 'digitwatch[spark]'"
+        ) from exc
+    if _java() is None:
+        raise SparkUnavailable(f"the Spark engine needs Java, and none was found; {JAVA_HINT}")
+
+
+def _java() -> Path | None:
+    """The java Spark will run: JAVA_HOME's when set, else the one on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = Path(home) / "bin" / "java"
+        return java if java.is_file() else None
+    found = shutil.which("java")
+    return Path(found) if found else None
+
+
+def start_session(master: str | None, *, app_name: str = "digitwatch") -> SparkSession:
+    """A Spark session on `master` (None: what spark-submit set, else local[*]); raises SparkUnavailable."""
+    check_spark()
+    # pyspark 4 warns that pandas 3 is "not fully supported"; the suite checks that what we use of it (Arrow
+    # batches in mapInPandas) gives the local engine's rows, so the warning would only alarm people.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    from pyspark.sql import SparkSession
+
+    # Executors on this machine run this Python (with digitwatch installed), not whatever `python3` is first
+    # on PATH; spark-submit and a cluster's own settings still win, as they set these themselves.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit, which sets the master itself
+        builder = builder.master("local[*]")
+    builder = (
+        builder.config("spark.ui.showConsoleProgress", "false")  # progress is ours, on stderr, one line per batch
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(FILES_PER_ARROW_BATCH))
+        .config("spark.sql.files.ignoreMissingFiles", "true")  # a file deleted after listing: no row, no failure
+        .config("spark.sql.session.timeZone", "UTC")  # the date partition is processed_at's UTC date
+    )
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # py4j and the launcher raise plain exceptions: say what is known
+        raise SparkUnavailable(f"Spark could not start: {exc}; {JAVA_HINT}") from exc
+    session.sparkContext.setLogLevel("WARN")
+    return session

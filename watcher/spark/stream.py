@@ -1,0 +1,206 @@
+"""Run `classify --engine spark`: a Structured Streaming query from files to Parquet, exactly once.
+
+Spark's `binaryFile` source lists the source folder (or bucket) and hands
+each new file's bytes to `files.FileClassifier` in the Python workers; the
+Parquet sink writes the rows, partitioned by date. The checkpoint records
+which files each micro-batch took and the sink's log records which Parquet
+files each batch committed, so a query killed at any point and started again
+with the same checkpoint neither loses a file nor writes one twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from watcher.classifier import Classifier
+from watcher.protocol import After
+from watcher.settings import SparkSettings, processed_beside
+from watcher.spark.files import ROW_SCHEMA, FileClassifier
+from watcher.spark.session import start_session
+from watcher.spark.sink_log import SINK_LOG, SparkOutputError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming.query import StreamingQuery
+
+log = logging.getLogger(__name__)
+
+# binaryFile's own columns; a streaming file source needs its schema given.
+BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
+POLL_SECONDS = 0.5  # how often the driver looks at the query: a stop request waits at most this long
+SCHEMES_WITHOUT_FOLDERS = ("s3a://", "s3://", "gs://", "abfs://", "abfss://", "hdfs://", "wasbs://")
+
+
+class SparkJobError(Exception):
+    """The streaming query failed, or its settings cannot work."""
+
+
+@dataclass(frozen=True)
+class SparkSummary:
+    """What a run took in: files read and micro-batches committed; `stopped` when a signal ended it."""
+
+    files: int
+    batches: int
+    stopped: bool = False
+
+
+def run_on_spark(
+    settings: SparkSettings, *, stop: threading.Event | None = None, progress: Callable[[str], None] = log.info
+) -> SparkSummary:
+    """Classify every new file in the source into the Parquet output; without `watch`, exit when none are left.
+
+    SIGTERM and SIGINT (or `stop`) end the query between polls; what was
+    committed stays, and a run with the same checkpoint goes on from there.
+    """
+    stop = stop or threading.Event()
+    _check_output(settings)
+    Classifier(settings.model)  # a model that will not load is refused here, not in every worker
+    spark = start_session(settings.master)
+    try:
+        with _stopping_on_signals(stop):
+            query = _start_query(spark, settings)
+            return _follow(query, stop, progress)
+    finally:
+        spark.stop()
+
+
+def _start_query(spark: SparkSession, settings: SparkSettings) -> StreamingQuery:
+    from pyspark.sql import functions as F
+
+    classify = FileClassifier(
+        root=_qualified(spark, settings.source),
+        model=str(settings.model) if settings.model else None,
+        max_pages=settings.max_pages,
+        patterns=settings.patterns,
+    )
+    files = _source(spark, settings).select("path", "content")
+    rows: DataFrame = files.mapInPandas(classify, ROW_SCHEMA).withColumn(
+        "date", F.to_date(F.substring("processed_at", 1, 10))
+    )
+    writer = (
+        rows.writeStream.format("parquet")
+        .option("path", settings.out)
+        .option("checkpointLocation", settings.checkpoint_location())
+        .partitionBy("date")
+        .outputMode("append")
+        .queryName("digitwatch")
+    )
+    if settings.watch:
+        writer = writer.trigger(processingTime=f"{settings.trigger_seconds} seconds")
+    else:
+        writer = writer.trigger(availableNow=True)
+    return writer.start()
+
+
+def _source(spark: SparkSession, settings: SparkSettings) -> DataFrame:
+    """The binaryFile stream over the source: image names only, in every sub-folder, cleaned as --after says."""
+    reader = (
+        spark.readStream.format("binaryFile")
+        .schema(BINARY_FILE_SCHEMA)
+        .option("pathGlobFilter", name_glob(settings.patterns))
+        .option("recursiveFileLookup", "true")
+    )
+    if settings.max_files_per_trigger:
+        reader = reader.option("maxFilesPerTrigger", str(settings.max_files_per_trigger))
+    if settings.after == After.MOVE:
+        reader = reader.option("cleanSource", "archive").option("sourceArchiveDir", _archive_dir(settings))
+    elif settings.after == After.DELETE:
+        reader = reader.option("cleanSource", "delete")
+    return reader.load(settings.source)
+
+
+def name_glob(patterns: tuple[str, ...]) -> str:
+    """One Hadoop glob for file names matching any of the shell patterns, case-insensitively.
+
+    pathGlobFilter is case-sensitive and takes a single pattern, so `*.png`
+    and `*.PDF` become `{*.[pP][nN][gG],*.[pP][dD][fF]}`.
+    """
+
+    def any_case(pattern: str) -> str:
+        return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in pattern)
+
+    return "{" + ",".join(any_case(pattern) for pattern in patterns) + "}"
+
+
+def _archive_dir(settings: SparkSettings) -> str:
+    if settings.processed_dir:
+        return settings.processed_dir
+    if _is_remote(settings.source):
+        raise SparkJobError("--after move on a bucket or cluster file system needs --processed-dir")
+    return str(processed_beside(Path(settings.source)))
+
+
+def _qualified(spark: SparkSession, source: str) -> str:
+    """The source as Spark writes the paths of its files (file:/data/in, s3a://bucket/in), without a final /."""
+    jvm: Any = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(source)
+    file_system = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return str(file_system.makeQualified(path).toString()).rstrip("/")
+
+
+def _follow(query: StreamingQuery, stop: threading.Event, progress: Callable[[str], None]) -> SparkSummary:
+    """Wait for the query to end (or for a stop), reporting each micro-batch; raise if it failed."""
+    from pyspark.errors import StreamingQueryException
+
+    files, batches, last_batch = 0, 0, -1
+    try:
+        while query.isActive and not stop.is_set():
+            query.awaitTermination(POLL_SECONDS)  # type: ignore[arg-type]  # typed int, takes seconds as float
+            report = query.lastProgress
+            if report and report["batchId"] != last_batch:
+                last_batch = report["batchId"]
+                count = int(report["numInputRows"])
+                if count:
+                    files, batches = files + count, batches + 1
+                    seconds = report["durationMs"].get("triggerExecution", 0) / 1000
+                    progress(f"batch {last_batch}: {count:,} files in {seconds:.1f} s; {files:,} so far")
+    except StreamingQueryException as exc:
+        raise SparkJobError(f"the Spark query failed: {exc}") from exc
+    if stop.is_set():
+        query.stop()
+    return SparkSummary(files=files, batches=batches, stopped=stop.is_set())
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `stop`; the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _is_remote(location: str) -> bool:
+    return location.startswith(SCHEMES_WITHOUT_FOLDERS)
+
+
+def _check_output(settings: SparkSettings) -> None:
+    """Refuse a local output folder that holds files but is no digitwatch Parquet output (no sink log)."""
+    if _is_remote(settings.out):
+        return
+    out = Path(settings.out.removeprefix("file:"))
+    if out.exists() and not out.is_dir():
+        raise SparkOutputError(f"{out} is a file; --out takes a folder for the Parquet output")
+    ours = {SINK_LOG, "_checkpoint"}  # a first run killed before its first commit leaves only the checkpoint
+    if out.is_dir() and any(entry.name not in ours for entry in out.iterdir()) and not (out / SINK_LOG).is_dir():
+        raise SparkOutputError(
+            f"{out} holds files but is not a digitwatch Parquet output (no {SINK_LOG} folder); "
+            "pass an empty or new folder as --out"
+        )
