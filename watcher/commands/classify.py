@@ -70,6 +70,15 @@ def classify_command(
         bool,
         typer.Option(help="Keep reading new files until stopped (SIGTERM, Ctrl-C).", rich_help_panel=SPARK_PANEL),
     ] = SPARK_DEFAULTS.watch,
+    interval: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            min=0.1,
+            help="With --watch: how often the source is listed for new files.",
+            rich_help_panel=SPARK_PANEL,
+        ),
+    ] = SPARK_DEFAULTS.trigger_seconds,
     max_files_per_trigger: Annotated[
         int | None,
         typer.Option(metavar="N", min=1, help="Most files per micro-batch.", rich_help_panel=SPARK_PANEL),
@@ -107,6 +116,7 @@ def classify_command(
                 checkpoint=checkpoint,
                 master=master,
                 watch=watch,
+                trigger_seconds=interval,
                 max_files_per_trigger=max_files_per_trigger,
                 after=after,
                 processed_dir=processed_dir,
@@ -116,6 +126,7 @@ def classify_command(
         )
         return
     spark_only = {"--out": out, "--checkpoint": checkpoint, "--master": master, "--watch": watch or None,
+                  "--interval": None if interval == SPARK_DEFAULTS.trigger_seconds else interval,
                   "--max-files-per-trigger": max_files_per_trigger, "--processed-dir": processed_dir,
                   "--after": None if after == After.KEEP else after}  # fmt: skip
     given = [name for name, value in spark_only.items() if value is not None]
@@ -162,8 +173,9 @@ def _run_on_spark(settings: SparkSettings) -> None:
     except (SparkUnavailable, SparkOutputError, SparkJobError, ModelError) as exc:
         raise fail(str(exc)) from exc
     ended = "stopped by a signal; run the same command to go on" if summary.stopped else "done"
+    batches = f"{summary.batches} micro-batch{'' if summary.batches == 1 else 'es'}"
     typer.echo(
-        f"{summary.files:,} new files read in {summary.batches} micro-batches, {ended}. Rows: {settings.out} "
+        f"{summary.files:,} new files read in {batches}, {ended}. Rows: {settings.out} "
         f"(the results CSV: digitwatch export --parquet {settings.out} --out results.csv)",
         err=True,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -68,10 +69,12 @@ def start_session(master: str | None, *, app_name: str = "digitwatch") -> SparkS
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(FILES_PER_ARROW_BATCH))
         .config("spark.sql.files.ignoreMissingFiles", "true")  # a file deleted after listing: no row, no failure
         .config("spark.sql.session.timeZone", "UTC")  # the date partition is processed_at's UTC date
+        .config("spark.sql.adaptive.enabled", "false")  # streaming cannot use it, and says so at every start
     )
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # py4j and the launcher raise plain exceptions: say what is known
         raise SparkUnavailable(f"Spark could not start: {exc}; {JAVA_HINT}") from exc
     session.sparkContext.setLogLevel("WARN")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # it logs each connection it closes at INFO
     return session

@@ -121,11 +121,15 @@ def name_glob(patterns: tuple[str, ...]) -> str:
     """One Hadoop glob for file names matching any of the shell patterns, case-insensitively.
 
     pathGlobFilter is case-sensitive and takes a single pattern, so `*.png`
-    and `*.PDF` become `{*.[pP][nN][gG],*.[pP][dD][fF]}`.
+    and `*.PDF` become `{[^~]*.[pP][nN][gG],[^~]*.[pP][dD][fF]}`. A name
+    starting with `~` is left out: office lock files (`~$form.png`) are not
+    ours, and with --after Spark would move or delete every file it lists.
+    (Spark itself leaves out names starting with `.` or `_`.)
     """
 
     def any_case(pattern: str) -> str:
-        return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in pattern)
+        cased = "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in pattern)
+        return "[^~]" + cased if cased.startswith("*") else cased
 
     return "{" + ",".join(any_case(pattern) for pattern in patterns) + "}"
 
@@ -150,23 +154,40 @@ def _follow(query: StreamingQuery, stop: threading.Event, progress: Callable[[st
     """Wait for the query to end (or for a stop), reporting each micro-batch; raise if it failed."""
     from pyspark.errors import StreamingQueryException
 
-    files, batches, last_batch = 0, 0, -1
+    counted = _BatchCounter(progress)
     try:
         while query.isActive and not stop.is_set():
             query.awaitTermination(POLL_SECONDS)  # type: ignore[arg-type]  # typed int, takes seconds as float
-            report = query.lastProgress
-            if report and report["batchId"] != last_batch:
-                last_batch = report["batchId"]
-                count = int(report["numInputRows"])
-                if count:
-                    files, batches = files + count, batches + 1
-                    seconds = report["durationMs"].get("triggerExecution", 0) / 1000
-                    progress(f"batch {last_batch}: {count:,} files in {seconds:.1f} s; {files:,} so far")
+            counted.add(query.recentProgress)
+        if stop.is_set():
+            query.stop()
+        failure = query.exception()
     except StreamingQueryException as exc:
-        raise SparkJobError(f"the Spark query failed: {exc}") from exc
-    if stop.is_set():
-        query.stop()
-    return SparkSummary(files=files, batches=batches, stopped=stop.is_set())
+        failure = exc
+    if failure is not None:
+        raise SparkJobError(f"the Spark query failed: {failure}") from None
+    counted.add(query.recentProgress)
+    return SparkSummary(files=counted.files, batches=counted.batches, stopped=stop.is_set())
+
+
+class _BatchCounter:
+    """Counts the files of each micro-batch once, saying a line per batch that read any."""
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        self.progress = progress
+        self.files = self.batches = 0
+        self._seen: set[int] = set()
+
+    def add(self, reports: list[dict[str, Any]]) -> None:
+        """Take in the query's recent progress reports (Spark keeps the last hundred or so)."""
+        for report in reports:
+            batch, count = int(report["batchId"]), int(report["numInputRows"])
+            if batch in self._seen or not count:
+                continue
+            self._seen.add(batch)
+            self.files, self.batches = self.files + count, self.batches + 1
+            seconds = report["durationMs"].get("triggerExecution", 0) / 1000
+            self.progress(f"batch {batch}: {count:,} files in {seconds:.1f} s; {self.files:,} so far")
 
 
 @contextmanager
