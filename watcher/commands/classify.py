@@ -43,7 +43,11 @@ def classify_command(
     max_pages: MaxPagesOption = DEFAULTS.max_pages,
     read_timeout: ReadTimeoutOption = DEFAULTS.read_timeout,
     engine: Annotated[
-        Engine, typer.Option(help="local: this machine's cores. spark: Apache Spark (the spark extra and Java 17).")
+        Engine,
+        typer.Option(
+            metavar="[local|spark]",
+            help="local: this machine's cores. spark: Apache Spark (the spark extra and Java 17).",
+        ),
     ] = Engine.LOCAL,
     out: Annotated[
         str | None,
@@ -86,6 +90,7 @@ def classify_command(
     after: Annotated[
         After,
         typer.Option(
+            metavar="[keep|move|delete]",
             help="What Spark does with files once their rows are committed (its cleanSource).",
             rich_help_panel=SPARK_PANEL,
         ),
