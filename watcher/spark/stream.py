@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from watcher.spark.sink_log import SINK_LOG, SparkOutputError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming.listener import StreamingQueryProgress
     from pyspark.sql.streaming.query import StreamingQuery
 
 log = logging.getLogger(__name__)
@@ -178,15 +179,15 @@ class _BatchCounter:
         self.files = self.batches = 0
         self._seen: set[int] = set()
 
-    def add(self, reports: list[dict[str, Any]]) -> None:
+    def add(self, reports: Sequence[StreamingQueryProgress]) -> None:
         """Take in the query's recent progress reports (Spark keeps the last hundred or so)."""
         for report in reports:
-            batch, count = int(report["batchId"]), int(report["numInputRows"])
+            batch, count = report.batchId, report.numInputRows
             if batch in self._seen or not count:
                 continue
             self._seen.add(batch)
             self.files, self.batches = self.files + count, self.batches + 1
-            seconds = report["durationMs"].get("triggerExecution", 0) / 1000
+            seconds = report.durationMs.get("triggerExecution", 0) / 1000
             self.progress(f"batch {batch}: {count:,} files in {seconds:.1f} s; {self.files:,} so far")
 
 
