@@ -8,9 +8,11 @@ Figures, each printed with the 1-minute load average when it was taken:
 - `digitwatch classify FOLDER --engine spark --out DIR --master local[2]`,
   launch to exit (JVM start and Spark's planning included), the same median,
   and its ratio to local classify (target >= 50%);
-- the same run's time inside its micro-batches (from Spark's progress
-  lines), which is what a long-running cluster job sees per file, as
-  images/s per executor core; and local[1] for the per-core figure measured
+- the same run's time inside its one micro-batch (from Spark's progress
+  lines): launch to exit less the JVM's start, planning and stop;
+- a run in micro-batches of N/6 files, timed over the batches after the
+  first: a JVM that has warmed up, which is what a long-running cluster job
+  sees per file; per executor core, and local[1] for one core measured
   directly;
 - whether every file got the same row (digit, status, confidence, detail,
   content hash, page) from both engines (target 100%).
@@ -57,16 +59,25 @@ def local_run(folder: Path, scratch: Path) -> tuple[float, Path]:
     return seconds, results
 
 
-def spark_run(folder: Path, scratch: Path, master: str, run: int) -> tuple[float, float, Path]:
-    """Launch to exit, and the seconds inside micro-batches; returns the results CSV exported from it."""
+def spark_run(
+    folder: Path, scratch: Path, master: str, run: str, *args: str
+) -> tuple[float, list[tuple[int, float]], Path]:
+    """Launch to exit, and (files, seconds) of each micro-batch; returns the results CSV exported from it."""
     out = scratch / f"parquet-{master}-{run}"
     seconds, log = timed(
-        [str(DIGITWATCH), "classify", str(folder), "--engine", "spark", "--out", str(out), "--master", master]
+        [str(DIGITWATCH), "classify", str(folder), "--engine", "spark", "--out", str(out), "--master", master, *args]
     )
-    in_batches = sum(float(m[2]) for m in BATCH_LINE.finditer(log))
+    batches = [(int(m[1].replace(",", "")), float(m[2])) for m in BATCH_LINE.finditer(log)]
     results = scratch / f"spark-{master}-{run}.csv"
     timed([str(DIGITWATCH), "export", "--parquet", str(out), "--out", str(results)])
-    return seconds, in_batches, results
+    return seconds, batches, results
+
+
+def warm_rate(folder: Path, scratch: Path, master: str, run: str, batch: int) -> float:
+    """Images/s over the micro-batches after the first, in batches of `batch` files."""
+    _, batches, _ = spark_run(folder, scratch, master, run, "--max-files-per-trigger", str(batch))
+    later = batches[1:]
+    return sum(files for files, _ in later) / sum(seconds for _, seconds in later)
 
 
 def rows_of(path: Path) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -92,29 +103,32 @@ def main(
         folder = (cache or scratch) / f"mixed_{scans}"
         typer.echo(f"{os.cpu_count()} cores; preparing {scans} mixed files (load {load_average()})")
         mixed_scans(folder, scans)
-        local_seconds, spark_seconds, batch_seconds = [], [], []
+        local_seconds, spark_seconds, batch_seconds, warm = [], [], [], []
         local_csv = spark_csv = None
+        step = max(1, scans // 6)
         for run in range(repeat):  # interleaved, so both engines see the same machine
             seconds, local_csv = local_run(folder, scratch)
             local_seconds.append(seconds)
-            seconds, in_batches, spark_csv = spark_run(folder, scratch, "local[2]", run)
+            seconds, batches, spark_csv = spark_run(folder, scratch, "local[2]", str(run))
             spark_seconds.append(seconds)
-            batch_seconds.append(in_batches)
-        one_core = [spark_run(folder, scratch, "local[1]", run)[1] for run in range(repeat)]
+            batch_seconds.append(sum(s for _, s in batches))
+            warm.append(warm_rate(folder, scratch, "local[2]", f"warm{run}", step))
+        one_core = [warm_rate(folder, scratch, "local[1]", f"one{run}", step) for run in range(repeat)]
         local_rate = scans / float(np.median(local_seconds))
         spark_rate = scans / float(np.median(spark_seconds))
         batch_rate = scans / float(np.median(batch_seconds))
+        warm_median = float(np.median(warm))
         report(f"local classify, {scans} mixed files, launch to exit", local_rate, "-", _runs(local_seconds))
         report("spark local[2], launch to exit", spark_rate, "-", _runs(spark_seconds))
         typer.echo(
             f"ratio spark local[2] / local classify, launch to exit: {spark_rate / local_rate:.0%} (target >= 50%)"
         )
-        report("spark local[2], inside micro-batches", batch_rate, "-", _runs(batch_seconds))
-        typer.echo(f"ratio spark local[2] inside batches / local classify: {batch_rate / local_rate:.0%}")
-        typer.echo(f"per executor core, local[2] inside batches: {batch_rate / 2:,.0f} images/s")
-        report(
-            "spark local[1], inside micro-batches (one core)", scans / float(np.median(one_core)), "-", _runs(one_core)
-        )
+        report("spark local[2], inside its one micro-batch", batch_rate, "-", _runs(batch_seconds))
+        typer.echo(f"ratio spark local[2] inside the batch / local classify: {batch_rate / local_rate:.0%}")
+        report(f"spark local[2], batches of {step} after the first", warm_median, "-", _rates(warm))
+        typer.echo(f"ratio spark local[2] warm / local classify: {warm_median / local_rate:.0%}")
+        typer.echo(f"per executor core, local[2] warm: {warm_median / 2:,.0f} images/s")
+        report(f"spark local[1], batches of {step} after the first", float(np.median(one_core)), "-", _rates(one_core))
         assert local_csv is not None and spark_csv is not None
         local, spark = rows_of(local_csv), rows_of(spark_csv)
         same = sum(1 for key, row in local.items() if spark.get(key) == row)
@@ -122,6 +136,10 @@ def main(
             f"same row from both engines: {same} of {len(local)} rows ({same / len(local):.2%}; target 100%); "
             f"rows only local {len(local.keys() - spark.keys())}, only spark {len(spark.keys() - local.keys())}"
         )
+
+
+def _rates(rates: list[float]) -> str:
+    return "runs " + " ".join(f"{r:,.0f}/s" for r in sorted(rates))
 
 
 def _runs(seconds: list[float]) -> str:

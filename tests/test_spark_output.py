@@ -161,3 +161,29 @@ def test_without_pyspark_the_spark_engine_says_what_to_install(tmp_path, digitwa
     result = run_without(tmp_path, digitwatch_exe, env)
     assert result.returncode == 1, result.stderr
     assert "pip install 'digitwatch[spark]'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_spark_engine_refuses_a_missing_source_a_foreign_output_and_mixed_options(tmp_path):
+    from typer.testing import CliRunner
+
+    from watcher.cli import app
+
+    (tmp_path / "in").mkdir()
+    foreign = tmp_path / "out" / "mine.txt"
+    foreign.parent.mkdir()
+    foreign.write_text("not yours")
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, ["classify", *args])
+        return result.exit_code, result.output
+
+    code, output = run(str(tmp_path / "nowhere"), "--engine", "spark", "--out", str(tmp_path / "new"))
+    assert code == 1 and "no such folder" in output
+    code, output = run(str(tmp_path / "in"), "--engine", "spark", "--out", str(foreign.parent))
+    assert code == 1 and "not a digitwatch Parquet output" in output
+    assert [p.name for p in foreign.parent.iterdir()] == ["mine.txt"] and foreign.read_text() == "not yours"
+    code, output = run(str(tmp_path / "in"), "--engine", "spark", "--out", "o", "--results", "r.csv")
+    assert code == 2 and "--results is for the local engine" in output
+    code, output = run(str(tmp_path / "in"), "--out", "o", "--watch")
+    assert code == 2 and "--out, --watch: only with --engine spark" in output
+    assert not (tmp_path / "new").exists()

@@ -11,6 +11,7 @@ with the same checkpoint neither loses a file nor writes one twice.
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 # binaryFile's own columns; a streaming file source needs its schema given.
 BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
 POLL_SECONDS = 0.5  # how often the driver looks at the query: a stop request waits at most this long
-SCHEMES_WITHOUT_FOLDERS = ("s3a://", "s3://", "gs://", "abfs://", "abfss://", "hdfs://", "wasbs://")
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # s3a://bucket/x, hdfs://nn/x, file:/x: Spark's to read
 
 
 class SparkJobError(Exception):
@@ -62,7 +63,7 @@ def run_on_spark(
     committed stays, and a run with the same checkpoint goes on from there.
     """
     stop = stop or threading.Event()
-    _check_output(settings)
+    _check_paths(settings)
     Classifier(settings.model)  # a model that will not load is refused here, not in every worker
     spark = start_session(settings.master)
     try:
@@ -138,8 +139,8 @@ def name_glob(patterns: tuple[str, ...]) -> str:
 def _archive_dir(settings: SparkSettings) -> str:
     if settings.processed_dir:
         return settings.processed_dir
-    if _is_remote(settings.source):
-        raise SparkJobError("--after move on a bucket or cluster file system needs --processed-dir")
+    if _is_uri(settings.source):
+        raise SparkJobError("--after move with a URI as the source needs --processed-dir")
     return str(processed_beside(Path(settings.source)))
 
 
@@ -209,15 +210,18 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _is_remote(location: str) -> bool:
-    return location.startswith(SCHEMES_WITHOUT_FOLDERS)
+def _is_uri(location: str) -> bool:
+    return URI.match(location) is not None
 
 
-def _check_output(settings: SparkSettings) -> None:
-    """Refuse a local output folder that holds files but is no digitwatch Parquet output (no sink log)."""
-    if _is_remote(settings.out):
+def _check_paths(settings: SparkSettings) -> None:
+    """Refuse a local source that is no folder, and a local output folder that holds files but is no
+    digitwatch Parquet output (no sink log)."""
+    if not _is_uri(settings.source) and not Path(settings.source).is_dir():
+        raise SparkJobError(f"no such folder: {settings.source} (the Spark engine reads one folder or URI)")
+    if _is_uri(settings.out):
         return
-    out = Path(settings.out.removeprefix("file:"))
+    out = Path(settings.out)
     if out.exists() and not out.is_dir():
         raise SparkOutputError(f"{out} is a file; --out takes a folder for the Parquet output")
     ours = {SINK_LOG, "_checkpoint"}  # a first run killed before its first commit leaves only the checkpoint
