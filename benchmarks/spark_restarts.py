@@ -56,7 +56,7 @@ def feed(source: Path, count: int, seed: int, done: threading.Event) -> dict[str
                 staged.rename(source / name)
                 written[name] = int(labels[index % len(labels)])
                 index += 1
-            time.sleep(rng.uniform(0.05, 0.4))
+            time.sleep(rng.uniform(0.5, 1.5))  # about 22 files a second: they keep arriving through the rounds
         done.set()
 
     threading.Thread(target=run, daemon=True).start()

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 # binaryFile's own columns; a streaming file source needs its schema given.
 BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 POLL_SECONDS = 0.5  # how often the driver looks at the query: a stop request waits at most this long
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # s3a://bucket/x, hdfs://nn/x, file:/x: Spark's to read
 
@@ -65,13 +66,15 @@ def run_on_spark(
     stop = stop or threading.Event()
     _check_paths(settings)
     Classifier(settings.model)  # a model that will not load is refused here, not in every worker
-    spark = start_session(settings.master)
-    try:
-        with _stopping_on_signals(stop):
-            query = _start_query(spark, settings)
-            return _follow(query, stop, progress)
-    finally:
-        spark.stop()
+    with _stopping_on_signals(stop) as take_signals_back:  # a stop during Spark's start counts too
+        spark = start_session(settings.master)
+        try:
+            take_signals_back()  # pyspark's context puts in its own SIGINT handler as it starts
+            if stop.is_set():
+                return SparkSummary(files=0, batches=0, stopped=True)
+            return _follow(_start_query(spark, settings), stop, progress)
+        finally:
+            spark.stop()
 
 
 def _start_query(spark: SparkSession, settings: SparkSettings) -> StreamingQuery:
@@ -193,18 +196,24 @@ class _BatchCounter:
 
 
 @contextmanager
-def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set `stop`; the previous handlers come back afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+def _stopping_on_signals(stop: threading.Event) -> Iterator[Callable[[], None]]:
+    """SIGTERM and SIGINT set `stop`; yields a function that installs that again (after a library replaced
+    it); the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield lambda: None
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    def install() -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, handler)
+
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    install()
     try:
-        yield
+        yield install
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
