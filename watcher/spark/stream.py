@@ -25,7 +25,7 @@ from watcher.classifier import Classifier
 from watcher.protocol import After
 from watcher.settings import SparkSettings, processed_beside
 from watcher.spark.files import ROW_SCHEMA, FileClassifier
-from watcher.spark.session import start_session
+from watcher.spark.session import check_spark, start_session
 from watcher.spark.sink_log import SINK_LOG, SparkOutputError
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def run_on_spark(
     committed stays, and a run with the same checkpoint goes on from there.
     """
     stop = stop or threading.Event()
+    check_spark()  # what to install, before anything else is done
     _check_paths(settings)
     Classifier(settings.model)  # a model that will not load is refused here, not in every worker
     with _stopping_on_signals(stop) as take_signals_back:  # a stop during Spark's start counts too
