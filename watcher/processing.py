@@ -120,7 +120,7 @@ class Processor:
                     work.append((job, missing))
         if work:
             items = [row for _, missing in work for row in missing]
-            predictions = iter(self._classify(items))
+            predictions = iter(classify_isolating(self.classifier, items))
             done = [(job, [(row, next(predictions)) for row in missing]) for job, missing in work]
             # Rows first, durably; a ResultsError here stops the service before anything is moved.
             self.sink.append(
@@ -187,20 +187,6 @@ class Processor:
             return False
         return time.time() - max(stat.st_mtime, stat.st_ctime) < self.retry_window
 
-    def _classify(self, items: list[Prepared]) -> list[Prediction]:
-        """One model call for the whole batch; if that fails, one call per file to isolate the culprit."""
-        try:
-            return self.classifier.classify_prepared(items)
-        except Exception:
-            log.exception("classifying a batch of %d files failed; classifying them one by one", len(items))
-        predictions = []
-        for item in items:
-            try:
-                predictions.extend(self.classifier.classify_prepared([item]))
-            except Exception as exc:
-                predictions.append(Prediction(status=Status.ERROR, detail=f"classification failed: {exc}"))
-        return predictions
-
     def _record(self, job: Job, row: Prepared, prediction: Prediction) -> None:
         """Log a row's outcome and remember it in the ledger."""
         name = str(job.name)
@@ -228,3 +214,19 @@ class Processor:
             outcome.dispose_failed += 1
         elif self.disposer.after == After.KEEP and job.candidate.stat is not None:
             self._kept[name] = signature_of(job.candidate.stat)
+
+
+def classify_isolating(classifier: Classifier, items: Sequence[Prepared]) -> list[Prediction]:
+    """One model call for the whole batch; if that fails, one call per row, so only the culprit gets an
+    error row (the service and the Spark engine both classify this way)."""
+    try:
+        return classifier.classify_prepared(items)
+    except Exception:
+        log.exception("classifying a batch of %d rows failed; classifying them one by one", len(items))
+    predictions = []
+    for item in items:
+        try:
+            predictions.extend(classifier.classify_prepared([item]))
+        except Exception as exc:
+            predictions.append(Prediction(status=Status.ERROR, detail=f"classification failed: {exc}"))
+    return predictions

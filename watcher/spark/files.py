@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from watcher.classifier import Classifier
 from watcher.imaging import Prepared, prepare_bytes
 from watcher.inbox import why_ignored
+from watcher.processing import classify_isolating
 from watcher.results import ResultRow, utc_now
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class FileClassifier:
                 log.info("ignored %s: %s", name, reason)
                 continue
             items.extend((path, name, row) for row in prepare_bytes(bytes(content), max_pages=self.max_pages))
-        predictions = _classifier(self.model).classify_prepared([row for _, _, row in items])
+        predictions = classify_isolating(_classifier(self.model), [row for _, _, row in items])
         processed_at = utc_now()
         return [
             _cells(ResultRow(filename=name, prediction=p, sha256=row.sha256, processed_at=processed_at, page=row.page))
