@@ -168,9 +168,10 @@ def _run_locally(settings: ClassifySettings) -> None:
 
 
 def _run_on_spark(settings: SparkSettings) -> None:
+    from watcher.spark.following import SparkJobError
     from watcher.spark.session import SparkUnavailable
     from watcher.spark.sink_log import SparkOutputError
-    from watcher.spark.stream import SparkJobError, run_on_spark
+    from watcher.spark.stream import run_on_spark
 
     configure_logging(LogLevel.INFO)
     try:

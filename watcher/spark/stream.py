@@ -12,47 +12,28 @@ from __future__ import annotations
 
 import logging
 import re
-import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from watcher.classifier import Classifier
 from watcher.protocol import After
 from watcher.settings import SparkSettings, processed_beside
 from watcher.spark.files import ROW_SCHEMA, FileClassifier
+from watcher.spark.following import SparkJobError, SparkSummary, follow, stopping_on_signals
 from watcher.spark.session import check_spark, start_session
 from watcher.spark.sink_log import SINK_LOG, SparkOutputError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.streaming.listener import StreamingQueryProgress
     from pyspark.sql.streaming.query import StreamingQuery
 
 log = logging.getLogger(__name__)
 
 # binaryFile's own columns; a streaming file source needs its schema given.
 BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-POLL_SECONDS = 0.5  # how often the driver looks at the query: a stop request waits at most this long
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # s3a://bucket/x, hdfs://nn/x, file:/x: Spark's to read
-
-
-class SparkJobError(Exception):
-    """The streaming query failed, or its settings cannot work."""
-
-
-@dataclass(frozen=True)
-class SparkSummary:
-    """What a run took in: files read and micro-batches committed; `stopped` when a signal ended it."""
-
-    files: int
-    batches: int
-    stopped: bool = False
 
 
 def run_on_spark(
@@ -67,13 +48,13 @@ def run_on_spark(
     check_spark()  # what to install, before anything else is done
     _check_paths(settings)
     Classifier(settings.model)  # a model that will not load is refused here, not in every worker
-    with _stopping_on_signals(stop) as take_signals_back:  # a stop during Spark's start counts too
+    with stopping_on_signals(stop) as take_signals_back:  # a stop during Spark's start counts too
         spark = start_session(settings.master)
         try:
             take_signals_back()  # pyspark's context puts in its own SIGINT handler as it starts
             if stop.is_set():
                 return SparkSummary(files=0, batches=0, stopped=True)
-            return _follow(_start_query(spark, settings), stop, progress)
+            return follow(_start_query(spark, settings), stop, progress)
         finally:
             spark.stop()
 
@@ -154,70 +135,6 @@ def _qualified(spark: SparkSession, source: str) -> str:
     path = jvm.org.apache.hadoop.fs.Path(source)
     file_system = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     return str(file_system.makeQualified(path).toString()).rstrip("/")
-
-
-def _follow(query: StreamingQuery, stop: threading.Event, progress: Callable[[str], None]) -> SparkSummary:
-    """Wait for the query to end (or for a stop), reporting each micro-batch; raise if it failed."""
-    from pyspark.errors import StreamingQueryException
-
-    counted = _BatchCounter(progress)
-    try:
-        while query.isActive and not stop.is_set():
-            query.awaitTermination(POLL_SECONDS)  # type: ignore[arg-type]  # typed int, takes seconds as float
-            counted.add(query.recentProgress)
-        if stop.is_set():
-            query.stop()
-        failure = query.exception()
-    except StreamingQueryException as exc:
-        failure = exc
-    if failure is not None:
-        raise SparkJobError(f"the Spark query failed: {failure}") from None
-    counted.add(query.recentProgress)
-    return SparkSummary(files=counted.files, batches=counted.batches, stopped=stop.is_set())
-
-
-class _BatchCounter:
-    """Counts the files of each micro-batch once, saying a line per batch that read any."""
-
-    def __init__(self, progress: Callable[[str], None]) -> None:
-        self.progress = progress
-        self.files = self.batches = 0
-        self._seen: set[int] = set()
-
-    def add(self, reports: Sequence[StreamingQueryProgress]) -> None:
-        """Take in the query's recent progress reports (Spark keeps the last hundred or so)."""
-        for report in reports:
-            batch, count = report.batchId, report.numInputRows
-            if batch in self._seen or not count:
-                continue
-            self._seen.add(batch)
-            self.files, self.batches = self.files + count, self.batches + 1
-            seconds = report.durationMs.get("triggerExecution", 0) / 1000
-            self.progress(f"batch {batch}: {count:,} files in {seconds:.1f} s; {self.files:,} so far")
-
-
-@contextmanager
-def _stopping_on_signals(stop: threading.Event) -> Iterator[Callable[[], None]]:
-    """SIGTERM and SIGINT set `stop`; yields a function that installs that again (after a library replaced
-    it); the previous handlers come back afterwards."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        yield lambda: None
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    def install() -> None:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, handler)
-
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    install()
-    try:
-        yield install
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _is_uri(location: str) -> bool:

@@ -1,0 +1,97 @@
+"""Follow a running streaming query from the driver: a line per micro-batch, stop on SIGTERM or SIGINT,
+and its failure raised as ours."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql.streaming.listener import StreamingQueryProgress
+    from pyspark.sql.streaming.query import StreamingQuery
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+POLL_SECONDS = 0.5  # how often the driver looks at the query: a stop request waits at most this long
+
+
+class SparkJobError(Exception):
+    """The streaming query failed, or its settings cannot work."""
+
+
+@dataclass(frozen=True)
+class SparkSummary:
+    """What a run took in: files read and micro-batches committed; `stopped` when a signal ended it."""
+
+    files: int
+    batches: int
+    stopped: bool = False
+
+
+def follow(query: StreamingQuery, stop: threading.Event, progress: Callable[[str], None]) -> SparkSummary:
+    """Wait for the query to end (or for a stop, which stops it), saying a line per micro-batch; raise
+    SparkJobError if it failed."""
+    from pyspark.errors import StreamingQueryException
+
+    counted = _BatchCounter(progress)
+    try:
+        while query.isActive and not stop.is_set():
+            query.awaitTermination(POLL_SECONDS)  # type: ignore[arg-type]  # typed int, takes seconds as float
+            counted.add(query.recentProgress)
+        if stop.is_set():
+            query.stop()
+        failure = query.exception()
+    except StreamingQueryException as exc:
+        failure = exc
+    if failure is not None:
+        raise SparkJobError(f"the Spark query failed: {failure}") from None
+    counted.add(query.recentProgress)
+    return SparkSummary(files=counted.files, batches=counted.batches, stopped=stop.is_set())
+
+
+class _BatchCounter:
+    """Counts the files of each micro-batch once, saying a line per batch that read any."""
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        self.progress = progress
+        self.files = self.batches = 0
+        self._seen: set[int] = set()
+
+    def add(self, reports: Sequence[StreamingQueryProgress]) -> None:
+        """Take in the query's recent progress reports (Spark keeps the last hundred or so)."""
+        for report in reports:
+            batch, count = report.batchId, report.numInputRows
+            if batch in self._seen or not count:
+                continue
+            self._seen.add(batch)
+            self.files, self.batches = self.files + count, self.batches + 1
+            seconds = report.durationMs.get("triggerExecution", 0) / 1000
+            self.progress(f"batch {batch}: {count:,} files in {seconds:.1f} s; {self.files:,} so far")
+
+
+@contextmanager
+def stopping_on_signals(stop: threading.Event) -> Iterator[Callable[[], None]]:
+    """SIGTERM and SIGINT set `stop`; yields a function that installs that again (after a library replaced
+    it); the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield lambda: None
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    def install() -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, handler)
+
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    install()
+    try:
+        yield install
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
