@@ -22,8 +22,9 @@ from watcher.classifier import default_model_path
 from watcher.review.report import REPORT_EXTRA
 from watcher.review.server import REVIEW_EXTRA
 
-# The `train` extra's, and the `review` and `report` extras' (FastAPI, uvicorn, Jinja2, matplotlib).
-NOT_INSTALLED = ("tensorflow", "keras", "matplotlib", "fastapi", "uvicorn", "jinja2")
+# The `train` extra's, the `review` and `report` extras' (FastAPI, uvicorn, Jinja2, matplotlib), and the
+# `spark` extra's (pyspark, pyarrow).
+NOT_INSTALLED = ("tensorflow", "keras", "matplotlib", "fastapi", "uvicorn", "jinja2", "pyspark", "pyarrow")
 BLOCKER = f'''
 import importlib.abc
 import sys
@@ -117,3 +118,19 @@ def test_the_pages_say_what_to_install_and_export_needs_nothing_more(
     result = run(runtime_env, digitwatch_exe, "export", "--results", str(results), "--out", str(tmp_path / "final.csv"))
     assert result.returncode == 0, result.stderr
     assert len(read_rows(tmp_path / "final.csv")) == 2
+
+
+def test_the_spark_engine_and_parquet_export_say_what_to_install(runtime_env, digitwatch_exe, tmp_path):
+    (tmp_path / "in").mkdir()
+    result = run(
+        runtime_env, digitwatch_exe, "classify", str(tmp_path / "in"), "--engine", "spark", "--out", str(tmp_path / "o")
+    )
+    assert result.returncode == 1, result.stderr
+    assert "pip install 'digitwatch[spark]'" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "o" / "_spark_metadata").mkdir(parents=True)
+    result = run(
+        runtime_env, digitwatch_exe, "export", "--parquet", str(tmp_path / "o"), "--out", str(tmp_path / "r.csv")
+    )
+    assert result.returncode == 1, result.stderr
+    assert "pip install 'digitwatch[spark]'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "r.csv").exists()

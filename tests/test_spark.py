@@ -12,7 +12,6 @@ where they are. Without Java or pyspark these tests skip, except under CI
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -28,17 +27,16 @@ from service_helpers import alive, bomb_png, descendants, png_bytes, read_rows, 
 from watcher.batch import classify
 from watcher.results import COLUMNS
 from watcher.settings import ClassifySettings
+from watcher.spark.session import SparkUnavailable, check_spark
 from watcher.spark.sink_log import SINK_LOG, committed_files, read_spark_output
 
 pytestmark = pytest.mark.slow
 
-SPARK_MISSING = shutil.which("java") is None and not os.environ.get("JAVA_HOME")
 try:
-    import pyspark  # noqa: F401
-except ImportError:
-    SPARK_MISSING = True
-if SPARK_MISSING and os.environ.get("DIGITWATCH_REQUIRE_SPARK") != "1":
-    pytest.skip("Spark needs Java and pyspark (the spark extra)", allow_module_level=True)
+    check_spark()  # the engine's own check: pyspark, pyarrow and a Java to run
+except SparkUnavailable as missing:
+    if os.environ.get("DIGITWATCH_REQUIRE_SPARK") != "1":
+        pytest.skip(str(missing), allow_module_level=True)
 
 RUN_TIMEOUT = 240.0  # seconds for one Spark run of a few hundred files on two busy cores
 COMPARED = ["digit", "confidence", "status", "detail", "sha256"]  # what must match local classify

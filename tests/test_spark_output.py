@@ -146,23 +146,6 @@ def test_without_java_the_spark_engine_says_what_to_install(tmp_path, digitwatch
     assert not (tmp_path / "out").exists()
 
 
-def test_without_pyspark_the_spark_engine_says_what_to_install(tmp_path, digitwatch_exe):
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(
-        "import importlib.abc, sys\n"
-        "class NotInstalled(importlib.abc.MetaPathFinder):\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.partition('.')[0] == 'pyspark':\n"
-        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
-        "sys.meta_path.insert(0, NotInstalled())\n"
-    )
-    env = dict(os.environ, PYTHONPATH=str(blocker))
-    result = run_without(tmp_path, digitwatch_exe, env)
-    assert result.returncode == 1, result.stderr
-    assert "pip install 'digitwatch[spark]'" in result.stderr and "Traceback" not in result.stderr
-
-
 def test_the_spark_engine_refuses_a_missing_source_a_foreign_output_and_mixed_options(tmp_path):
     from typer.testing import CliRunner
 
