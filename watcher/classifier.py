@@ -112,20 +112,18 @@ class Classifier:
             chunk = digits[start : start + BATCH_SIZE]
             probs = self.probabilities(np.stack([digit for _, digit in chunk]))
             for (index, _), row in zip(chunk, probs, strict=True):
-                predictions[index] = self._prediction(row)
+                predictions[index] = self._prediction(row, items[index].doubt)
         return predictions  # type: ignore[return-value]
 
-    def _prediction(self, probs: np.ndarray) -> Prediction:
-        """Best digit and its calibrated confidence, flagged when under the threshold."""
+    def _prediction(self, probs: np.ndarray, doubt: str | None = None) -> Prediction:
+        """Best digit and its calibrated confidence, flagged when under the threshold or when the reading
+        doubts that the ink it gave the model is the whole digit (`doubt`): the model is sure of fragments too."""
         digit = int(probs.argmax())
         confidence = float(probs[digit])
-        if confidence < self.uncertain_below:
-            return Prediction(
-                status=Status.UNCERTAIN,
-                digit=digit,
-                confidence=confidence,
-                detail=f"confidence under {self.uncertain_below:.2f}",
-            )
+        reasons = [f"confidence under {self.uncertain_below:.2f}"] if confidence < self.uncertain_below else []
+        reasons += [doubt] if doubt else []
+        if reasons:
+            return Prediction(status=Status.UNCERTAIN, digit=digit, confidence=confidence, detail="; ".join(reasons))
         return Prediction(status=Status.OK, digit=digit, confidence=confidence)
 
 

@@ -40,15 +40,27 @@ CROP_LEVEL = 0.1  # ink strength that counts for the crop: faint edges in, blur 
 ANALYSIS_SIDE = 160  # pixels: files are first read reduced to this (see `normalise_image`)
 WORKING_SIDE = 1024  # pixels: the most a file is read at, and the size arrays are reduced to
 MIN_DIGIT_SIDE = 2 * DIGIT_BOX  # pixels: a digit found smaller than this is read again at a finer scale
-MIN_DIGIT_SHARE = 0.03  # of the page's longer side: a smaller digit is too small to read (9 mm on A4)
+MIN_DIGIT_SHARE = 0.015  # of the page's longer side: a smaller digit is too small to read (4.5 mm on A4)
+MIN_DIGIT_PIXELS = 20  # pixels in full: a smaller digit is too small to read whatever the page
 # The ink's box, measured at the reading's resolution, can come out a pixel or two under the height
-# written (105 px measured as 104 in the scan benchmark); this much under MIN_DIGIT_SHARE still reads.
+# written (105 px measured as 104 in the scan benchmark); this much under the limit still reads.
 SIZE_TOLERANCE = 0.95
+THICK_SHARE = 0.25  # of the digit's ink in strokes wider than a pixel of the 20-px box: needed to widen thin ones
+THIN_SHARE = 0.1  # of the digit's ink in strokes narrower than that: needed to widen them
+BILEVEL_GREYS = 0.1  # share of inked pixels in grey (0.1-0.9) under which a scan is bilevel
 SPECK_SHARE = 0.01  # of the page's longer side: ink smaller than this is dust on a blank page
 SPECK_PIXELS = 12  # pixels in full: ink smaller than this is dust whatever the page, never a digit to read
 
 # Reads a page, or a region of it, with its longer side at most the pixels given.
 Reading = Callable[[int], tuple[np.ndarray, int]]
+
+
+@dataclass(frozen=True)
+class Reading28:
+    """A page read for the model: its 28x28 digit, and why that digit may be only part of the ink, if it may."""
+
+    digit: np.ndarray
+    doubt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ class Prepared:
     digit: np.ndarray | None = None
     error: ImageError | None = None
     page: int | None = None  # 1-based page of a PDF or multi-page TIFF
+    doubt: str | None = None  # why the digit read may be only part of the ink: never an `ok` row
 
 
 def normalise_file(path: str | os.PathLike[str]) -> np.ndarray:
@@ -111,7 +124,8 @@ def _no_tick() -> None:
 
 def _prepare_page(page: PageReader, sha256: str, number: int | None) -> Prepared:
     try:
-        return Prepared(sha256=sha256, digit=normalise_page(page), page=number)
+        reading = read_page(page)
+        return Prepared(sha256=sha256, digit=reading.digit, page=number, doubt=reading.doubt)
     except ImageError as exc:
         return Prepared(sha256=sha256, error=exc, page=number)
 
@@ -122,7 +136,12 @@ def normalise_image(data: bytes) -> np.ndarray:
 
 
 def normalise_page(reader: PageReader) -> np.ndarray:
-    """Read one page and return the model's 28x28 float32 input.
+    """Read one page and return the model's 28x28 float32 input (see `read_page`)."""
+    return read_page(reader).digit
+
+
+def read_page(reader: PageReader) -> Reading28:
+    """Read one page: the model's 28x28 float32 input, and why the reading is doubtful, if it is.
 
     A page is first read reduced to ANALYSIS_SIDE pixels: finding the ink costs
     in proportion to the pixels, and a digit filling a good part of the page
@@ -136,19 +155,20 @@ def normalise_page(reader: PageReader) -> np.ndarray:
     """
     pixels, full_side = reader.read(ANALYSIS_SIDE)
     try:
-        crop, _ = _crop_finely(reader.read, ANALYSIS_SIDE, (pixels, full_side), _find_ink(pixels))
+        crop, _, ink = _crop_finely(reader.read, ANALYSIS_SIDE, (pixels, full_side), _find_ink(pixels))
     except ImageError as exc:
         if exc.kind != Status.NO_DIGIT:
             raise
         return _normalise_small_digit(reader, pixels, full_side, exc)
-    return _centre_by_mass(_scale_to_box(crop))
+    return Reading28(_centre_by_mass(_scale_to_box(crop)), _doubt(ink))
 
 
-def _crop_finely(read: Reading, side: int, reading: tuple[np.ndarray, int], ink: Ink) -> tuple[np.ndarray, float]:
+def _crop_finely(read: Reading, side: int, reading: tuple[np.ndarray, int], ink: Ink) -> tuple[np.ndarray, float, Ink]:
     """Crop to the ink of a `reading` made at `side`, reading again finer while the digit is under MIN_DIGIT_SIDE.
 
     `read(max_side)` reads the page (or a region of it) again. Returns the
-    crop and how many pixels in full each of its pixels stands for.
+    crop, how many pixels in full each of its pixels stands for, and the ink
+    it was cut from.
     """
     pixels, full_side = reading
     while True:
@@ -158,13 +178,13 @@ def _crop_finely(read: Reading, side: int, reading: tuple[np.ndarray, int], ink:
         enough = max(1, int(reduced_by * max(crop.shape) / MIN_DIGIT_SIDE))
         finer = min(WORKING_SIDE, -(-full_side // enough))
         if max(crop.shape) >= MIN_DIGIT_SIDE or enough >= round(reduced_by) or finer <= side:
-            return crop, reduced_by
+            return crop, reduced_by, ink
         side = finer
         pixels, full_side = read(side)
         ink = _find_ink(pixels)
 
 
-def _normalise_small_digit(reader: PageReader, pixels: np.ndarray, full_side: int, refusal: ImageError) -> np.ndarray:
+def _normalise_small_digit(reader: PageReader, pixels: np.ndarray, full_side: int, refusal: ImageError) -> Reading28:
     """Read a digit too small for the page's reduced reading (`pixels`) to find.
 
     The reduced reading still shows where the ink is, as a faint spot; only
@@ -185,13 +205,18 @@ def _normalise_small_digit(reader: PageReader, pixels: np.ndarray, full_side: in
     read = functools.partial(reader.read_region, _fractions(region, pixels.shape[:2]))
     try:
         reading = read(side)
-        crop, scale = _crop_finely(read, side, reading, _find_ink(reading[0]))
+        crop, scale, ink = _crop_finely(read, side, reading, _find_ink(reading[0]))
     except ImageError as exc:
         if exc.kind != Status.NO_DIGIT:
             raise
         raise refusal from exc
     _check_digit_size(max(crop.shape) * scale, full_side, refusal)
-    return _centre_by_mass(_scale_to_box(crop))
+    return Reading28(_centre_by_mass(_scale_to_box(crop)), _doubt(ink))
+
+
+def _doubt(ink: Ink) -> str | None:
+    """Why a digit read from this ink may be only part of what was written, or None."""
+    return None
 
 
 def _fractions(box: tuple[slice, slice], shape: tuple[int, ...]) -> tuple[float, float, float, float]:
@@ -207,10 +232,11 @@ def _check_digit_size(size: float, full_side: int, refusal: ImageError) -> None:
     """
     if size < max(SPECK_SHARE * full_side, SPECK_PIXELS):
         raise refusal
-    if size < SIZE_TOLERANCE * MIN_DIGIT_SHARE * full_side:
+    readable = max(MIN_DIGIT_SHARE * full_side, MIN_DIGIT_PIXELS)
+    if size < SIZE_TOLERANCE * readable:
         raise ImageError(
             f"digit too small to read: about {size:.0f} px on a page {full_side} px long, "
-            f"where {MIN_DIGIT_SHARE * full_side:.0f} px or more can be read",
+            f"where {readable:.0f} px or more can be read",
             kind=Status.NO_DIGIT,
         )
 
@@ -269,6 +295,7 @@ def _scale_to_box(crop: np.ndarray) -> np.ndarray:
     """Scale the longest side to 20 pixels with anti-aliasing, keeping the aspect ratio."""
     height, width = crop.shape
     scale = DIGIT_BOX / max(height, width)
+    crop = _widen_thin_strokes(crop, int(1 / scale))
     new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
     scaled = np.asarray(Image.fromarray(crop, mode="F").resize(new_size, resample), np.float32)
@@ -277,6 +304,34 @@ def _scale_to_box(crop: np.ndarray) -> np.ndarray:
     if 0 < peak < 1:
         scaled = scaled / peak
     return np.minimum(np.maximum(scaled, 0.0), 1.0)
+
+
+def _widen_thin_strokes(crop: np.ndarray, factor: int) -> np.ndarray:
+    """Widen strokes narrower than `factor` pixels to about `factor` beside thicker ones, before a reduction
+    by `factor`.
+
+    Averaging `factor` pixels into one leaves a 1-px hairline beside a thick
+    stroke at 1/`factor` of its strength, and restoring full strength by the
+    peak cannot bring it back: the thick stroke sets the peak. The white
+    top-hat (the ink minus its opening) holds exactly the strokes narrower than
+    `factor`; widening them alone keeps thick strokes as they are. A digit
+    whose strokes are all thin (a fine pen) is left alone, since restoring
+    the peak brings all of them back, and so is an MNIST digit, read at about
+    its own size.
+    """
+    if factor < 2 or min(crop.shape) < factor:
+        return crop
+    from scipy import ndimage  # imported on first use, as `_find_ink` imports SciPy
+
+    inked = crop[crop > 0]
+    if np.count_nonzero((inked > 0.1) & (inked < 0.9)) < BILEVEL_GREYS * inked.size:
+        return crop  # a bilevel (1-bit) scan: its dithered edges are dots that widening would blot
+    opened = ndimage.grey_opening(crop, size=(factor, factor))
+    total = float(crop.sum())
+    thin = crop - opened
+    if float(opened.sum()) < THICK_SHARE * total or float(thin.sum()) < THIN_SHARE * total:
+        return crop  # one kind of stroke only: thin all over, or thick with a thin edge
+    return np.asarray(np.maximum(crop, ndimage.maximum_filter(thin, size=(factor, factor))))
 
 
 def _centre_by_mass(digit: np.ndarray) -> np.ndarray:

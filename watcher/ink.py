@@ -34,6 +34,8 @@ SPOT_CONTRAST = 0.05  # ink strength that marks a spot of ink in a reduced readi
 SPOT_MARGIN = 1.0  # a spot of ink is widened by this many times its size each way
 SPOT_SHARE = 0.5  # of all the ink showing on the page: a widened spot holding less is not a lone digit
 SPOT_LARGEST = 0.25  # of the page's longer side: a larger patch of ink is not a small digit
+FAINT_SHARE = 0.1  # of the peak ink strength: a line this faint is kept where it joins strong ink
+RIDGE_MARGIN = 0.5  # of that level: how far a line stands above the pixels two steps away on both sides
 SAMPLE_PIXELS = 4096  # images with four times as many pixels have their levels estimated from a quarter
 
 
@@ -43,6 +45,8 @@ class Ink:
 
     strength: np.ndarray  # float32, 0 = paper, 1 = full ink, zero away from the digit's strokes
     mask: np.ndarray  # bool, same shape: the strokes kept as the digit
+    kept_share: float = 1.0  # of the ink found around the digit, the share kept in its strokes
+    pieces: int = 1  # separate strokes kept as the digit
 
 
 def find_ink(pixels: np.ndarray) -> Ink:
@@ -197,7 +201,10 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     if peak < max(MIN_CONTRAST, NOISE_SIGMAS * noise):
         raise ImageError("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
     threshold = max(_otsu_threshold(_sample(strength), peak), 0.25 * peak, NOISE_SIGMAS * noise)
-    strokes, box = select_digit_strokes(strength >= threshold)
+    faint = max(FAINT_SHARE * peak, NOISE_SIGMAS * noise)
+    strokes, box = select_digit_strokes(_hysteresis(strength, threshold, faint))
+    kept_share = _kept_share(strength, faint, strokes, box)
+    pieces = int(ndimage.label(strokes, structure=np.ones((3, 3), dtype=bool))[1])
     raw_noise = _noise_level(_sample(departure)) if large else 0.0
     floor = min(2.5 * raw_noise, 0.5 * threshold)
     # Only the strokes and the soft edge around them can carry ink, so work in their box alone.
@@ -211,7 +218,54 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     stretched = np.minimum(np.maximum(departure - floor, 0.0) / max(peak - floor, 1e-6), 1.0)
     # Keep the soft edge around kept strokes so the scaled digit has grey, anti-aliased borders.
     near_kept = ndimage.binary_dilation(mask, structure=EDGE_SHAPE)
-    return Ink(strength=(stretched * near_kept).astype(np.float32), mask=mask)
+    return Ink(strength=(stretched * near_kept).astype(np.float32), mask=mask, kept_share=kept_share, pieces=pieces)
+
+
+def _kept_share(strength: np.ndarray, faint: float, strokes: np.ndarray, box: tuple[slice, slice]) -> float:
+    """The share of the ink around the digit (its box widened by a quarter of its size) that its strokes keep.
+
+    Ink dropped there is part of the digit taken for dust or noise, or a
+    stroke too faint to join it: what is left may be a fragment.
+    """
+    margin = max(2, (max(box[0].stop - box[0].start, box[1].stop - box[1].start) + 3) // 4)
+    around = strength[_widened(box, margin, strength.shape)]
+    found = float(around[around >= faint].sum())
+    kept = float(strength[box][strokes].sum())
+    return min(1.0, kept / found) if found > 0 else 1.0
+
+
+def _hysteresis(strength: np.ndarray, strong: float, faint: float) -> np.ndarray:
+    """Ink at or above `strong`, with every faint line (at or above `faint`, see `_ridges`) that joins it.
+
+    One threshold set by the thick strokes (Otsu's split sits between them and
+    the paper) drops the hairlines of a high-contrast typeface and a fine pen's
+    strokes beside a heavy one; kept whole, a 6 is not read as "(". A faint
+    line counts only where it joins strong ink, so grain and dust on their own
+    stay paper; and only a line counts, not the soft edge every stroke fades
+    out with, which would make every stroke bolder.
+    """
+    above = strength >= strong
+    lines = above | ((strength >= faint) & _ridges(strength, RIDGE_MARGIN * faint))
+    labels, count = ndimage.label(lines, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return above
+    touching = np.zeros(count + 1, dtype=bool)
+    touching[labels[above]] = True
+    touching[0] = False
+    return np.asarray(touching[labels])
+
+
+def _ridges(strength: np.ndarray, margin: float) -> np.ndarray:
+    """Pixels standing above both pixels two steps away in some direction, by more than `margin`: the
+    middle of a line. A stroke's soft edge falls away on one side only, and so is no ridge."""
+    height, width = strength.shape
+    padded = np.pad(strength, 2, mode="edge")
+    found = np.zeros(strength.shape, dtype=bool)
+    for dy, dx in ((0, 2), (2, 0), (2, 2), (2, -2)):
+        ahead = padded[2 + dy : 2 + dy + height, 2 + dx : 2 + dx + width]
+        behind = padded[2 - dy : 2 - dy + height, 2 - dx : 2 - dx + width]
+        found |= (strength > ahead + margin) & (strength > behind + margin)
+    return found
 
 
 def _sample(pixels: np.ndarray) -> np.ndarray:
