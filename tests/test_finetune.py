@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from train.corrected import NOT_A_DIGIT_LABEL, Skip, gather
+from train.data import SHIPPED_REPLAY, ReplaySource
 from watcher.cli import app
 from watcher.corrections import Correction, CorrectionsFile
 from watcher.protocol import NOT_A_DIGIT
@@ -85,16 +88,66 @@ def test_train_with_corrections_fine_tunes_and_records_what_it_learnt(
     assert result.exit_code == 0, result.output
     assert "learnt from 24 corrections, 6 held out" in result.output
     assert "1 file not found in the image folders" in result.output
+    assert f"MNIST digits from {SMALL_MNIST}:" in result.output, "--data is used in place of the shipped digits"
     assert output.is_file() and output.with_suffix(".tflite").is_file()
     meta = json.loads((tmp_path / "tuned" / "tuned.meta.json").read_text())
     tuned = meta["fine_tuned"]
     assert tuned["corrections_sha256"] == hashlib.sha256(corrections.read_bytes()).hexdigest()
     assert (tuned["learnt_from"], tuned["held_out"], tuned["skipped"]) == (24, 6, {Skip.MISSING: 1})
+    assert (tuned["replay_source"], tuned["replay_data"]) == (ReplaySource.DATA, str(SMALL_MNIST))
+    assert (tuned["replayed"], tuned["calibrated_on"], tuned["mnist_tested_on"]) == (800, 200, 1000)
     assert 0 <= tuned["held_out_accuracy_after"] <= 1 and 0 < tuned["mnist_test_accuracy_after"] <= 1
     assert meta["temperature"] > 0 and 0.5 <= meta["uncertain_below"] <= 0.99
     base, new = keras.models.load_model(tiny_model_path), keras.models.load_model(output)
     changed = [not np.allclose(a, b) for a, b in zip(base.get_weights(), new.get_weights(), strict=True)]
     assert all(changed), "every trainable weight moves when the model learns"
+
+
+@pytest.fixture
+def no_download(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make fetching MNIST impossible: Keras's loader (a cached copy too) and every socket connection raise.
+
+    Returns the attempts, so a test can say none was made as well as that it succeeded.
+    """
+    import keras
+
+    attempts: list[str] = []
+
+    def refuse(what: str) -> Any:
+        def refused(*args: object, **kwargs: object) -> None:
+            attempts.append(what)
+            raise OSError(f"no network in this test: {what} refused")
+
+        return refused
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", refuse("keras.datasets.mnist.load_data"))
+    monkeypatch.setattr(socket.socket, "connect", refuse("socket.connect"))
+    monkeypatch.setattr(socket, "create_connection", refuse("socket.create_connection"))
+    return attempts
+
+
+@pytest.mark.slow
+def test_train_with_corrections_and_no_data_fine_tunes_offline_on_the_shipped_digits(
+    corrected_office: tuple[Path, Path], tiny_model_path: Path, tmp_path: Path, no_download: list[str]
+) -> None:
+    import keras
+
+    corrections, inbox = corrected_office
+    output = tmp_path / "tuned" / "tuned.keras"
+    args = ["train", "--corrections", corrections, "--images", inbox, "--base", tiny_model_path, "--output", output]
+    result = CliRunner().invoke(app, [*map(str, args), "--epochs", "1"], env={"DIGITWATCH_DATA": None})
+
+    assert result.exit_code == 0, result.output
+    assert no_download == [], "nothing was fetched"
+    assert "MNIST digits shipped with digitwatch" in result.output
+    assert "6,000 training digits replayed, 2,000 calibrated on, 2,000 test digits measured on" in result.output
+    assert "learnt from 24 corrections, 6 held out" in result.output and "MNIST test (2,000 digits)" in result.output
+    tuned = json.loads((tmp_path / "tuned" / "tuned.meta.json").read_text())["fine_tuned"]
+    assert (tuned["replay_source"], tuned["replay_data"]) == (ReplaySource.SHIPPED, str(SHIPPED_REPLAY))
+    assert (tuned["replayed"], tuned["calibrated_on"], tuned["mnist_tested_on"]) == (6000, 2000, 2000)
+    assert 0.5 < tuned["mnist_test_accuracy_before"] <= 1 and 0.5 < tuned["mnist_test_accuracy_after"] <= 1
+    base, new = keras.models.load_model(tiny_model_path), keras.models.load_model(output)
+    assert all(not np.allclose(a, b) for a, b in zip(base.get_weights(), new.get_weights(), strict=True))
 
 
 def test_too_few_usable_corrections_stop_with_what_to_check(

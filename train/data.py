@@ -1,4 +1,5 @@
-"""Load MNIST (a Keras-layout .npz, a folder of IDX files, or the Keras download); normalise it as the service does."""
+"""Load MNIST (a Keras-layout .npz, a folder of IDX files, the Keras download, or the digits shipped for
+fine-tuning); normalise it as the service does."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import gzip
 import hashlib
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,9 @@ IDX_NAMES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 IDX_DTYPE_CODE = 0x08  # unsigned byte, the only type MNIST uses
+# A class-balanced few thousand MNIST digits inside the package (rebuilt by train/make_replay.py), so that
+# `train --corrections` needs neither --data nor the internet.
+SHIPPED_REPLAY = Path(__file__).resolve().parent / "replay" / "mnist_replay.npz"
 
 
 class DataError(Exception):
@@ -45,6 +50,25 @@ class Dataset:
         for array in (self.x_train, self.y_train, self.x_test, self.y_test):
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
+
+
+class ReplaySource(StrEnum):
+    """Where fine-tuning takes the MNIST digits it replays, calibrates on and tests on."""
+
+    SHIPPED = "shipped"  # the digits inside the package: no --data, no download
+    DATA = "data"  # --data: the MNIST given, whole
+
+
+def load_replay(path: Path | None) -> tuple[Dataset, ReplaySource]:
+    """MNIST to fine-tune beside: `path` when given, else the digits shipped in the package (never a download)."""
+    if path is not None:
+        return load_mnist(path), ReplaySource.DATA
+    if not SHIPPED_REPLAY.is_file():
+        raise DataError(
+            f"the MNIST digits shipped for fine-tuning are missing ({SHIPPED_REPLAY}): reinstall digitwatch, "
+            "or pass --data with a mnist.npz file or a folder of IDX files"
+        )
+    return load_mnist(SHIPPED_REPLAY), ReplaySource.SHIPPED
 
 
 def load_mnist(path: str | Path | None = None) -> Dataset:

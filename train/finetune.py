@@ -4,7 +4,9 @@ The corrections are split once (seeded): most are learnt from, the rest are
 held out to measure the model before and after and to re-fit its
 temperature and threshold. MNIST training digits are replayed beside the
 corrections, and batch normalisation keeps MNIST's statistics, so the model
-learns the new hands without forgetting the old ones.
+learns the new hands without forgetting the old ones. Without --data those
+digits, and the MNIST test digits it is measured on, are the few thousand
+shipped in the package (train/replay), so it runs offline.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ import numpy as np
 
 from train import calibrate, report
 from train.corrected import NOT_A_DIGIT_LABEL, Corrected, gather
-from train.data import load_mnist, normalise_digits
+from train.data import ReplaySource, load_replay, normalise_digits
 from train.export import export_litert
 from train.fit import CLASSES, one_hot, training_stream
 from watcher.backends import import_keras_quietly
@@ -49,7 +51,7 @@ class FineTuneSettings:
     output: Path
     images: tuple[Path, ...]
     base: Path | None = None  # None: the shipped model
-    data: Path | None = None  # MNIST, replayed and tested on; None: the Keras download
+    data: Path | None = None  # MNIST, replayed and tested on; None: the digits shipped in the package
     epochs: int = 3
     seed: int = 0
     held_out: float = 0.2  # share of the corrections kept out of training, to measure and calibrate on
@@ -62,10 +64,30 @@ class FineTuneSettings:
 
 @dataclass(frozen=True)
 class Accuracy:
-    """Accuracy on the held-out corrections' digits and on MNIST test, of one model."""
+    """Accuracy on the held-out corrections' digits and on the MNIST test digits at hand, of one model."""
 
     held_out: float
     mnist_test: float
+
+
+@dataclass(frozen=True)
+class MnistUsed:
+    """Which MNIST digits a fine-tuning used, and how many of each kind; recorded in the metadata."""
+
+    replay_source: ReplaySource
+    replay_data: str  # the file or folder they came from
+    replayed: int  # training digits learnt beside the corrections
+    calibrated_on: int  # training digits the temperature and threshold were fitted on, besides
+    mnist_tested_on: int  # test digits `before` and `after` were measured on
+
+    def describe(self) -> str:
+        """One line: where the MNIST digits came from and how many served each purpose."""
+        shipped = self.replay_source is ReplaySource.SHIPPED
+        where = "shipped with digitwatch (--data for the full MNIST)" if shipped else f"from {self.replay_data}"
+        return (
+            f"MNIST digits {where}: {self.replayed:,} training digits replayed, {self.calibrated_on:,} calibrated on, "
+            f"{self.mnist_tested_on:,} test digits measured on"
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,7 @@ class FineTuneResult:
     temperature: float
     threshold: float
     seconds: float
+    mnist: MnistUsed
 
 
 def fine_tune(settings: FineTuneSettings) -> FineTuneResult:
@@ -94,8 +117,10 @@ def fine_tune(settings: FineTuneSettings) -> FineTuneResult:
     if base_path.suffix != ".keras":
         raise FineTuneError(f"--base must be a .keras model (fine-tuning needs its weights), got {base_path}")
     model = keras_api.models.load_model(base_path, compile=False)
-    dataset = load_mnist(settings.data)
+    dataset, source = load_replay(settings.data)
     replay, calibration = _mnist_parts(dataset.x_train, dataset.y_train, settings)
+    log.info("MNIST from %s (%s): %d replayed, %d to calibrate on, %d to test on",
+             dataset.source, source, len(replay[1]), len(calibration[1]), len(dataset.y_test))  # fmt: skip
     mnist_test = normalise_digits(dataset.x_test), dataset.y_test
     before = _accuracy(model, held, mnist_test)
     log.info("before: held-out corrections %.2f%%, MNIST test %.2f%%", 100 * before.held_out, 100 * before.mnist_test)
@@ -106,8 +131,9 @@ def fine_tune(settings: FineTuneSettings) -> FineTuneResult:
     log.info("after: held-out corrections %.2f%%, MNIST test %.2f%%", 100 * after.held_out, 100 * after.mnist_test)
     temperature, threshold = _calibrate(tuned, held, calibration)
     seconds = time.monotonic() - started
+    mnist = MnistUsed(source, dataset.source, len(replay[1]), len(calibration[1]), len(dataset.y_test))
     _save(tuned, base_path, settings, corrected, (len(fit_part.labels), len(held.labels)), (before, after),
-          (temperature, threshold), seconds)  # fmt: skip
+          (temperature, threshold), seconds, mnist)  # fmt: skip
     return FineTuneResult(
         model_path=settings.output,
         learnt_from=len(fit_part.labels),
@@ -118,6 +144,7 @@ def fine_tune(settings: FineTuneSettings) -> FineTuneResult:
         temperature=temperature,
         threshold=threshold,
         seconds=seconds,
+        mnist=mnist,
     )
 
 
@@ -139,7 +166,9 @@ def _mnist_parts(
     images: np.ndarray, labels: np.ndarray, settings: FineTuneSettings
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Normalised MNIST training digits to replay, and others to calibrate on (fewer when MNIST is small)."""
-    calibrating = min(CALIBRATION_MNIST, len(images) // 5)
+    # What replay leaves over, up to CALIBRATION_MNIST (so the shipped 8,000 give 6,000 + 2,000, as the full
+    # MNIST does), but never less than a fifth (a small MNIST keeps some to calibrate on).
+    calibrating = min(CALIBRATION_MNIST, max(len(images) // 5, len(images) - settings.replay))
     replaying = min(settings.replay, len(images) - calibrating)
     chosen = np.random.default_rng(settings.seed).choice(len(images), replaying + calibrating, replace=False)
     replay, calibration = chosen[:replaying], chosen[replaying:]
@@ -227,6 +256,7 @@ def _save(
     accuracy: tuple[Accuracy, Accuracy],
     calibration: tuple[float, float],
     seconds: float,
+    mnist: MnistUsed,
 ) -> None:
     """The .keras, its .tflite and its metadata: the base's, updated, with what it learnt from."""
     settings.output.parent.mkdir(parents=True, exist_ok=True)
@@ -251,6 +281,7 @@ def _save(
             "held_out_accuracy_after": after.held_out,
             "mnist_test_accuracy_before": before.mnist_test,
             "mnist_test_accuracy_after": after.mnist_test,
+            **asdict(mnist),  # which MNIST digits (shipped or --data), how many replayed, calibrated and tested on
             "epochs": settings.epochs,
             "replay": settings.replay,
             "seed": settings.seed,

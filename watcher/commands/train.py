@@ -74,7 +74,8 @@ def train_command(
             metavar="CSV",
             exists=True,
             dir_okay=False,
-            help="Fine-tune a model (--base) on the files people corrected, instead of training from scratch.",
+            help="Fine-tune a model (--base) on the files people corrected, instead of training from scratch. "
+            "Without --data it replays MNIST digits shipped with digitwatch: no download.",
             envvar="DIGITWATCH_CORRECTIONS",
         ),
     ] = None,
@@ -160,10 +161,12 @@ def _fine_tune(*, epochs: int | None, **options: Any) -> None:
     if result.skipped:
         skipped = ", ".join(f"{count} {reason}" for reason, count in result.skipped.items())
         typer.echo(f"corrections skipped: {skipped}", err=True)
+    typer.echo(result.mnist.describe())
     typer.echo(
         f"learnt from {result.learnt_from} corrections, {result.held_out} held out. "
         f"Held-out corrections: {result.before.held_out:.2%} -> {result.after.held_out:.2%}; "
-        f"MNIST test: {result.before.mnist_test:.2%} -> {result.after.mnist_test:.2%}; "
+        f"MNIST test ({result.mnist.mnist_tested_on:,} digits): "
+        f"{result.before.mnist_test:.2%} -> {result.after.mnist_test:.2%}; "
         f"{result.seconds / 60:.1f} min; model written to {result.model_path}"
     )
     typer.echo(f"To use it: digitwatch watch --model {result.model_path} (restart a running service to pick it up).")
