@@ -56,8 +56,8 @@ class ReviewProcess(ServiceProcess):
 
     command = "review"
 
-    def __init__(self, exe: str, log_path: Path, *args: object) -> None:
-        super().__init__(exe, log_path, "--port", "0", *args)
+    def __init__(self, exe: str, log_path: Path, *args: object, env: dict[str, str] | None = None) -> None:
+        super().__init__(exe, log_path, "--port", "0", *args, env=env)
         found: list[str] = []
 
         def announced() -> bool:

@@ -141,6 +141,7 @@ class ReviewSettings:
     token: str | None = None  # None: one is made up at start (needed for every write, and for reads off loopback)
     reviewer: str = ""  # written in each correction's reviewer column
     below: float = DEFAULT_REVIEW_BELOW
+    spot_check: float = 0.0  # percent of the ok rows at or above `below` queued too, as a spot check; 0: none
     error_days: int = 7  # error rows this recent are queued
 
     def image_folders(self) -> tuple[Path, ...]:

@@ -1,6 +1,7 @@
 """`digitwatch review`: a local web page where a person checks doubtful rows and corrects them.
 
 - `queue`: which results rows need a person, and what they were corrected to;
+- `spot`: why a row is queued, and which sure `ok` rows a spot check draws;
 - `pictures`: the file as a thumbnail, and the 28x28 image the model saw;
 - `app`: the FastAPI application, its pages and its guards;
 - `server`: runs the application with uvicorn until stopped.

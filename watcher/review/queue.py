@@ -13,6 +13,7 @@ from pathlib import Path
 from watcher.corrections import Correction, corrections_by_file, read_corrections, winning
 from watcher.protocol import Status
 from watcher.results_reader import ResultRecord, ResultsReader
+from watcher.review.spot import Why, spot_checked, why_queued
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +23,12 @@ ContentKey = tuple[str, int | None, str]  # filename, page, sha256: one reading 
 
 @dataclass(frozen=True)
 class QueueFilter:
-    """What the queue shows: statuses (an `ok` row only under `below`), dates, a digit, reviewed rows or not."""
+    """What the queue shows: statuses (an `ok` row only under `below`, or drawn by a spot check), dates, a digit,
+    reviewed rows or not."""
 
     statuses: frozenset[Status] = frozenset(REVIEWABLE)
     below: float = 0.9
+    spot_check: float = 0.0  # percent of the ok rows at or above `below` drawn into the queue too
     since: str = ""  # YYYY-MM-DD, inclusive; "" for no bound
     until: str = ""  # YYYY-MM-DD, inclusive
     digit: int | None = None
@@ -36,7 +39,7 @@ class QueueFilter:
         """Whether the record needs a person under this filter."""
         if record.status not in self.statuses:
             return False
-        if record.status == Status.OK and (record.confidence is None or record.confidence >= self.below):
+        if self.why(record) == Why.SPOT_CHECK and not spot_checked(record, below=self.below, percent=self.spot_check):
             return False
         day = record.processed_at[:10]
         if (self.since and day < self.since) or (self.until and day > self.until):
@@ -47,6 +50,10 @@ class QueueFilter:
                 return False
         return self.digit is None or record.digit == self.digit
 
+    def why(self, record: ResultRecord) -> Why:
+        """Why the record is in the queue, when it is."""
+        return why_queued(record, self.below)
+
 
 @dataclass(frozen=True)
 class QueueItem:
@@ -54,6 +61,7 @@ class QueueItem:
 
     record: ResultRecord
     correction: Correction | None
+    why: Why = Why.STATUS
 
 
 @dataclass
@@ -121,7 +129,7 @@ class ReviewQueue:
                     continue
                 correction = winning(self._files.corrections.get(record.key, []), record.sha256)
                 if correction is None or wanted.reviewed:
-                    found.append(QueueItem(record, correction))
+                    found.append(QueueItem(record, correction, wanted.why(record)))
             return found
 
     def reading(self, filename: str, page: int | None, sha256: str) -> ResultRecord | None:
