@@ -159,7 +159,13 @@ class ReportSettings:
 
     results: Path = DEFAULT_RESULTS
     out: Path | None = None  # None: report.html beside the results
+    corrections: Path | None = None  # None: corrections.csv beside the results (none there: nothing checked yet)
+    below: float = DEFAULT_REVIEW_BELOW  # a checked ok row at or above this was a spot check, as review draws them
 
     def out_file(self) -> Path:
         """Where the page goes: the one given, else report.html beside the results."""
         return self.out or self.results.parent / "report.html"
+
+    def corrections_file(self) -> Path:
+        """The corrections file: the one given, else corrections.csv beside the results."""
+        return self.corrections or corrections_beside(self.results)
