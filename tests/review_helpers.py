@@ -20,10 +20,13 @@ from watcher.results_file import ResultsFile
 HOSTILE_NAME = "<img src=x onerror=alert(1)>.png"
 
 
-def review_folder(root: Path, digits: np.ndarray, labels: np.ndarray, *, count: int) -> tuple[Path, Path]:
+def review_folder(
+    root: Path, digits: np.ndarray, labels: np.ndarray, *, count: int, sure: int = 0
+) -> tuple[Path, Path]:
     """An inbox of `count` digit PNGs (dark ink on white, as scanned) and a results CSV where each is
     `uncertain`, the model's digit the true one for even files and one off for odd ones; also one
-    blank page with a hostile name. Returns (inbox, results)."""
+    blank page with a hostile name, then `sure` more digits read right as `ok` with confidence 0.999
+    (named sure-NNN.png). Returns (inbox, results)."""
     inbox, results = root / "inbox", root / "results" / "predictions.csv"
     inbox.mkdir(parents=True)
     rows = []
@@ -35,6 +38,10 @@ def review_folder(root: Path, digits: np.ndarray, labels: np.ndarray, *, count: 
     hostile = inbox / HOSTILE_NAME
     Image.fromarray(np.full((60, 60), 255, np.uint8)).save(hostile)
     rows.append(_row(hostile, Prediction(Status.NO_DIGIT, None, None, "no ink")))
+    for index in range(count, count + sure):
+        path = inbox / f"sure-{index:03d}.png"
+        Image.fromarray(255 - digits[index]).resize((84, 84)).save(path)
+        rows.append(_row(path, Prediction(Status.OK, int(labels[index]), 0.999)))
     with ResultsFile(results) as writer:
         writer.append(rows)
     return inbox, results

@@ -90,8 +90,8 @@ def test_report_says_what_the_corrections_say_of_the_model(tmp_path: Path, digit
     interval = binomtest(3, 200).proportion_ci(method="wilson")  # computed apart from digitwatch's own formula
     low, high = f"{100 * interval.low:.2f}%", f"{100 * interval.high:.2f}%"
     assert (low, high) == ("0.51%", "4.32%")
-    estimate = f"spot checks: 3 of 200 ok rows wrong, 1.50% (95% interval {low} to {high})"
-    assert f"257 rows checked by people; {estimate}" in done.stderr
+    estimate = f"spot checks: 3 of 200 sure ok rows wrong, 1.50% (95% interval {low} to {high})"
+    assert f"people checked 257 of 1,257 readings; {estimate}" in done.stderr
     page = (results.parent / "report.html").read_text(encoding="utf-8")
     assert '<strong id="checked-count">257</strong> of 1,257 readings checked' in page
     shown = re.search(r'id="wrong-but-ok">(.*?)</p>', page, re.S)
@@ -129,7 +129,7 @@ def test_report_without_corrections_says_none_yet(tmp_path: Path, digitwatch_exe
     results_over_two_days(results)
     done = report(digitwatch_exe, "--results", results, "--corrections", tmp_path / "nobody-yet.csv")
     assert done.returncode == 0, done.stderr
-    assert "0 rows checked by people; no spot checks yet" in done.stderr
+    assert "people checked 0 of 7 readings; no spot checks yet" in done.stderr
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert f"<p>None yet: no correction in {tmp_path / 'nobody-yet.csv'} matches a row of these results.</p>" in page
     assert 'id="confusion"' not in page

@@ -69,10 +69,11 @@ def report_command(
 
 def checked_line(checks: Agreement) -> str:
     """What the corrections say, in one line for the terminal."""
+    checked = f"people checked {checks.checked:,} of {checks.readings:,} readings"
     spot = checks.wrong_but_ok
     if spot is None:
-        return f"{checks.checked} rows checked by people; no spot checks yet (review --spot-check PCT)"
+        return f"{checked}; no spot checks yet (review --spot-check PCT)"
     return (
-        f"{checks.checked} rows checked by people; spot checks: {spot.hits} of {spot.size} ok rows wrong, "
-        f"{100 * spot.rate:.2f}% (95% interval {100 * spot.low:.2f}% to {100 * spot.high:.2f}%)"
+        f"{checked}; spot checks: {spot.hits:,} of {spot.size:,} sure ok rows wrong, {100 * spot.rate:.2f}% "
+        f"(95% interval {100 * spot.low:.2f}% to {100 * spot.high:.2f}%)"
     )
