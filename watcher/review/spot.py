@@ -45,6 +45,11 @@ def draw(record: ResultRecord) -> float:
     return int.from_bytes(digest[:DRAW_BYTES], "big") / (1 << (8 * DRAW_BYTES))
 
 
+def drawn(place: float, percent: float) -> bool:
+    """Whether a spot check of `percent`% draws a row at this place (see `draw`)."""
+    return place < percent / 100
+
+
 def spot_checked(record: ResultRecord, *, below: float, percent: float) -> bool:
     """Whether a spot check of `percent`% puts this row in the queue (an `ok` row at or above `below` only)."""
-    return percent > 0 and why_queued(record, below) == Why.SPOT_CHECK and draw(record) < percent / 100
+    return why_queued(record, below) == Why.SPOT_CHECK and drawn(draw(record), percent)
