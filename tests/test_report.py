@@ -10,12 +10,17 @@ import subprocess
 from pathlib import Path
 
 from PIL import Image
+from scipy.stats import binomtest
 from typer.testing import CliRunner, Result
 
+from review_helpers import write_checked_files
 from watcher.cli import app
 from watcher.results import COLUMNS
 
 HOSTILE = "<script>alert(1)</script> cannot be decoded"
+AGREEMENT_ROW = re.compile(
+    r'<tr data-status="(\w+)" data-why="([\w ]+)">.*?<td>(\d+)</td><td>(\d+)</td><td>([^<]+)</td>', re.S
+)  # status, why queued, checked, model right, agreement
 
 
 def results_over_two_days(path: Path) -> None:
@@ -75,3 +80,59 @@ def test_report_writes_over_its_own_page_only(tmp_path: Path) -> None:
     assert "No rows yet." in out.read_text(encoding="utf-8")
     assert oct(out.stat().st_mode & 0o777) != oct(0o600), "readable by others as any file written by open()"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_report_says_what_the_corrections_say_of_the_model(tmp_path: Path, digitwatch_exe: str) -> None:
+    results = tmp_path / "results" / "predictions.csv"
+    write_checked_files(results, results.parent / "corrections.csv")  # found beside the results by default
+    done = report(digitwatch_exe, "--results", results)
+    assert done.returncode == 0, done.stderr
+    interval = binomtest(3, 200).proportion_ci(method="wilson")  # computed apart from digitwatch's own formula
+    low, high = f"{100 * interval.low:.2f}%", f"{100 * interval.high:.2f}%"
+    assert (low, high) == ("0.51%", "4.32%")
+    estimate = f"spot checks: 3 of 200 sure ok rows wrong, 1.50% (95% interval {low} to {high})"
+    assert f"people checked 257 of 1,257 readings; {estimate}" in done.stderr
+    page = (results.parent / "report.html").read_text(encoding="utf-8")
+    assert '<strong id="checked-count">257</strong> of 1,257 readings checked' in page
+    shown = re.search(r'id="wrong-but-ok">(.*?)</p>', page, re.S)
+    assert shown is not None
+    assert " ".join(shown[1].split()) == (
+        f"3 of 200 spot-checked ok rows were wrong: <strong>1.50%</strong> (95% interval {low} to {high})."
+    )
+    rows = AGREEMENT_ROW.findall(page)
+    assert rows == [
+        ("ok", "all", "230", "217", "94.3%"),
+        ("ok", "spot check", "200", "197", "98.5%"),
+        ("ok", "low confidence", "30", "20", "66.7%"),
+        ("uncertain", "all", "20", "12", "60.0%"),
+        ("no_digit", "all", "5", "4", "80.0%"),
+        ("error", "all", "2", "2", "100.0%"),
+    ]
+    matrix = confusion_matrix(page)
+    assert matrix[0] == ["model \\ person", *map(str, range(10)), "not a digit"]
+    assert [row[0] for row in matrix[1:]] == [*map(str, range(10)), "none"]
+    cells = {(row[0], matrix[0][col]): int(row[col]) for row in matrix[1:] for col in range(1, 12)}
+    assert sum(cells.values()) == 257
+    assert (cells["0", "7"], cells["1", "not a digit"], cells["5", "6"], cells["3", "8"]) == (1, 1, 10, 8)
+    assert (cells["none", "not a digit"], cells["none", "7"], cells["5", "5"]) == (6, 1, 40)
+
+
+def confusion_matrix(page: str) -> list[list[str]]:
+    """The confusion table's cells as text, header row first."""
+    table = re.search(r'<table id="confusion".*?</table>', page, re.S)
+    assert table is not None
+    return [re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", table[0], re.S)]
+
+
+def test_report_without_corrections_says_none_yet(tmp_path: Path, digitwatch_exe: str) -> None:
+    results = tmp_path / "predictions.csv"
+    results_over_two_days(results)
+    done = report(digitwatch_exe, "--results", results, "--corrections", tmp_path / "nobody-yet.csv")
+    assert done.returncode == 0, done.stderr
+    assert "people checked 0 of 7 readings; no spot checks yet" in done.stderr
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"<p>None yet: no correction in {tmp_path / 'nobody-yet.csv'} matches a row of these results.</p>" in page
+    assert 'id="confusion"' not in page
+    (tmp_path / "notes.csv").write_text("who,what\r\nann,lunch\r\n")
+    refused = report(digitwatch_exe, "--results", results, "--corrections", tmp_path / "notes.csv")
+    assert refused.returncode == 1 and "is not a corrections file" in refused.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from selenium.webdriver.common.keys import Keys
 from review_helpers import HOSTILE_NAME, ReviewProcess, review_folder
 from service_helpers import wait_for
 from watcher.corrections import Correction, CorrectionsError, read_corrections
+from watcher.results_reader import read_results
+from watcher.review.spot import spot_checked
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -128,3 +131,40 @@ def test_a_hundred_rows_reviewed_with_the_keyboard_alone(
     assert [c.filename for c in corrections] == [f"form-{index:03d}.png" for index in range(ROWS)]
     assert int(browser.find_element(By.ID, "left").text) == 1  # only the blank page with the hostile name
     print(f"\n{ROWS} rows by keyboard: keys taken in {keys_taken:.2f} s, last row durable after {seconds:.2f} s")
+
+
+@pytest.mark.slow
+def test_a_spot_check_is_marked_and_confirmed_with_enter(
+    browser: webdriver.Chrome, tmp_path: Path, mnist_small: dict[str, np.ndarray], digitwatch_exe: str
+) -> None:
+    inbox, results = review_folder(tmp_path / "office", mnist_small["x_test"], mnist_small["y_test"], count=4, sure=20)
+    drawn = {r.filename: r for r in read_results(results) if spot_checked(r, below=0.9, percent=50)}
+    assert drawn, "half of 20 sure rows: 2**-20 odds that none is drawn"
+    args = ("--results", results, "--inbox", inbox, "--reviewer", "ann", "--spot-check", "50")
+    with ReviewProcess(digitwatch_exe, tmp_path / "review.log", *args) as review:
+        open_queue(browser, review.url)
+        spots = browser.find_elements(By.CSS_SELECTOR, "tr.row.spot")
+        assert {row.get_attribute("data-filename") for row in spots} == set(drawn)
+        badges = [row.find_element(By.CSS_SELECTOR, ".badge.spot") for row in spots]
+        assert all(badge.is_displayed() and badge.text == "spot check" for badge in badges)
+        assert browser.find_elements(By.CSS_SELECTOR, "tr.row:not(.spot) .badge") == []
+        row, record = spots[0], drawn[spots[0].get_attribute("data-filename") or ""]
+        row.find_element(By.CSS_SELECTOR, "td.digit").click()  # select it, as a person would
+        assert "selected" in (row.get_attribute("class") or "")
+        press(browser, Keys.ENTER)  # the model is right
+        [correction] = corrections_when(results.parent / "corrections.csv", 1)
+        assert (correction.filename, correction.label, correction.predicted) == (
+            record.filename,
+            str(record.digit),
+            record.digit,
+        )
+        browser.find_element(By.LINK_TEXT, record.filename).click()
+        wait_for(lambda: "← queue" in browser.page_source, timeout=20, what="the file's page")
+        assert browser.find_element(By.CSS_SELECTOR, "td.status .badge.spot").text == "spot check"
+        assert review.terminate()[0] == 0
+    # The report counts the confirmation as a spot check the model passed.
+    reported = subprocess.run(
+        [digitwatch_exe, "report", "--results", str(results)], capture_output=True, text=True, timeout=120
+    )
+    passed = "people checked 1 of 25 readings; spot checks: 0 of 1 sure ok rows wrong, 0.00%"
+    assert passed in reported.stderr, reported.stderr

@@ -141,6 +141,7 @@ class ReviewSettings:
     token: str | None = None  # None: one is made up at start (needed for every write, and for reads off loopback)
     reviewer: str = ""  # written in each correction's reviewer column
     below: float = DEFAULT_REVIEW_BELOW
+    spot_check: float = 0.0  # percent of the ok rows at or above `below` queued too, as a spot check; 0: none
     error_days: int = 7  # error rows this recent are queued
 
     def image_folders(self) -> tuple[Path, ...]:
@@ -158,7 +159,13 @@ class ReportSettings:
 
     results: Path = DEFAULT_RESULTS
     out: Path | None = None  # None: report.html beside the results
+    corrections: Path | None = None  # None: corrections.csv beside the results (none there: nothing checked yet)
+    below: float = DEFAULT_REVIEW_BELOW  # a checked ok row at or above this was a spot check, as review draws them
 
     def out_file(self) -> Path:
         """Where the page goes: the one given, else report.html beside the results."""
         return self.out or self.results.parent / "report.html"
+
+    def corrections_file(self) -> Path:
+        """The corrections file: the one given, else corrections.csv beside the results."""
+        return self.corrections or corrections_beside(self.results)

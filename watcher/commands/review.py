@@ -90,9 +90,21 @@ def review_command(
             help="Queue ok rows under this confidence too (the page can change it).",
         ),
     ] = DEFAULTS.below,
+    spot_check: Annotated[
+        float,
+        typer.Option(
+            metavar="PCT",
+            min=0.0,
+            max=100.0,
+            help="Also queue this percent of the ok rows at or above --below, marked 'spot check', to measure how "
+            "often a sure answer is wrong (the same rows each time; see `digitwatch report`). 0: none.",
+            envvar="DIGITWATCH_SPOT_CHECK",
+        ),
+    ] = DEFAULTS.spot_check,
 ) -> None:
-    """Serve a page to check uncertain, no-digit, low-confidence and recent error rows; corrections are appended to
-    corrections.csv and the results CSV is never edited. Stop with Ctrl+C."""
+    """Serve a page to check uncertain, no-digit, low-confidence and recent error rows (and, with --spot-check, a
+    share of sure ones); corrections are appended to corrections.csv and the results CSV is never edited. Stop with
+    Ctrl+C."""
     configure_logging(LogLevel.INFO)
     settings = ReviewSettings(
         results=results,
@@ -104,6 +116,7 @@ def review_command(
         token=token,
         reviewer=reviewer,
         below=below,
+        spot_check=spot_check,
     )
     try:
         serve(settings, announce=lambda url: typer.echo(f"Review page: {url}  (Ctrl+C to stop)", err=True))

@@ -36,6 +36,7 @@ from watcher.protocol import NOT_A_DIGIT, Status
 from watcher.results import ResultsError
 from watcher.review.pictures import Picture, PictureError, file_data, model_input_png, thumbnail_png
 from watcher.review.queue import REVIEWABLE, QueueFilter, ReviewQueue
+from watcher.review.spot import Why, spot_checked
 from watcher.settings import ReviewSettings
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,7 @@ def _add_pages(app: FastAPI) -> None:
             digit=digit,
             reviewed=reviewed,
             error_days=state.settings.error_days,
+            spot_check=state.settings.spot_check,
         )
         items = state.queue.items(wanted)
         return _page(
@@ -214,6 +216,7 @@ def _add_pages(app: FastAPI) -> None:
             shown=SHOWN,
             wanted=wanted,
             statuses=REVIEWABLE,
+            spot_check=Why.SPOT_CHECK,
             token=state.token,
             results=state.settings.results,
         )
@@ -225,7 +228,9 @@ def _add_pages(app: FastAPI) -> None:
         records, corrections = state.queue.history(name)
         if not records:
             raise HTTPException(404, "no row in the results names this file")
-        return _page("file.html", name=name, records=records, corrections=corrections)
+        settings = state.settings
+        drawn = {r for r in records if spot_checked(r, below=settings.below, percent=settings.spot_check)}
+        return _page("file.html", name=name, records=records, corrections=corrections, drawn=drawn)
 
     @app.get("/image")
     def image(

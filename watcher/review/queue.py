@@ -13,6 +13,7 @@ from pathlib import Path
 from watcher.corrections import Correction, corrections_by_file, read_corrections, winning
 from watcher.protocol import Status
 from watcher.results_reader import ResultRecord, ResultsReader
+from watcher.review.spot import Why, draw, drawn, why_queued
 
 log = logging.getLogger(__name__)
 
@@ -22,22 +23,25 @@ ContentKey = tuple[str, int | None, str]  # filename, page, sha256: one reading 
 
 @dataclass(frozen=True)
 class QueueFilter:
-    """What the queue shows: statuses (an `ok` row only under `below`), dates, a digit, reviewed rows or not."""
+    """What the queue shows: statuses (an `ok` row only under `below`, or drawn by a spot check), dates, a digit,
+    reviewed rows or not."""
 
     statuses: frozenset[Status] = frozenset(REVIEWABLE)
     below: float = 0.9
+    spot_check: float = 0.0  # percent of the ok rows at or above `below` drawn into the queue too
     since: str = ""  # YYYY-MM-DD, inclusive; "" for no bound
     until: str = ""  # YYYY-MM-DD, inclusive
     digit: int | None = None
     reviewed: bool = False  # show rows already corrected too
     error_days: int = 7  # with no date bound, error rows older than this are left out
 
-    def wants(self, record: ResultRecord, now: datetime) -> bool:
-        """Whether the record needs a person under this filter."""
+    def wants(self, record: ResultRecord, now: datetime, *, place: Callable[[ResultRecord], float] = draw) -> bool:
+        """Whether the record needs a person under this filter; `place` is `spot.draw`, or a cache of it."""
         if record.status not in self.statuses:
             return False
-        if record.status == Status.OK and (record.confidence is None or record.confidence >= self.below):
-            return False
+        why = self.why(record)
+        if why == Why.SPOT_CHECK and self.spot_check <= 0:
+            return False  # most rows of a large file: out before any other test
         day = record.processed_at[:10]
         if (self.since and day < self.since) or (self.until and day > self.until):
             return False
@@ -45,7 +49,14 @@ class QueueFilter:
             recent = (now - timedelta(days=self.error_days)).isoformat()[:10]
             if day < recent:
                 return False
-        return self.digit is None or record.digit == self.digit
+        if self.digit is not None and record.digit != self.digit:
+            return False
+        # Last, as the dearest test: it hashes the row (once per reading, with the queue's cache).
+        return why != Why.SPOT_CHECK or drawn(place(record), self.spot_check)
+
+    def why(self, record: ResultRecord) -> Why:
+        """Why the record is in the queue, when it is."""
+        return why_queued(record, self.below)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class QueueItem:
 
     record: ResultRecord
     correction: Correction | None
+    why: Why = Why.STATUS
 
 
 @dataclass
@@ -73,6 +85,7 @@ class _Files:
     history: dict[str, list[ResultRecord]] = field(default_factory=dict)  # every row per file name
     corrections: dict[tuple[str, int | None], list[Correction]] = field(default_factory=dict)
     corrections_stamp: tuple[int, int] | None = None
+    places: dict[ResultRecord, float] = field(default_factory=dict)  # spot.draw of each sure ok reading, once
 
 
 class ReviewQueue:
@@ -117,12 +130,19 @@ class ReviewQueue:
         with self._lock:
             found = []
             for record in self._files.readings.values():
-                if not wanted.wants(record, now):
+                if not wanted.wants(record, now, place=self._place):
                     continue
                 correction = winning(self._files.corrections.get(record.key, []), record.sha256)
                 if correction is None or wanted.reviewed:
-                    found.append(QueueItem(record, correction))
+                    found.append(QueueItem(record, correction, wanted.why(record)))
             return found
+
+    def _place(self, record: ResultRecord) -> float:
+        """`spot.draw(record)`, hashed once per reading: a page load then costs a lookup per sure row."""
+        found = self._files.places.get(record)  # keyed by the record itself: no key tuple to hold
+        if found is None:
+            found = self._files.places[record] = draw(record)
+        return found
 
     def reading(self, filename: str, page: int | None, sha256: str) -> ResultRecord | None:
         """The row recorded for this content of this file (page), or None: only such files are shown."""

@@ -1,8 +1,10 @@
 """`digitwatch report`: one HTML page a clerk would rather look at than read, from the results CSV.
 
 Counts by status and day, the digits read, the confidences, why files were
-refused, and the rows written per hour. Charts are drawn with matplotlib and
-embedded in the page, so the one file can be mailed or archived.
+refused, and the rows written per hour; then, from the corrections, how often
+people agreed with the model and how often its sure answers are wrong (see
+`watcher.review.agreement`). Charts are drawn with matplotlib and embedded in
+the page, so the one file can be mailed or archived.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import pandas as pd
 
 from watcher.atomic import write_atomically
 from watcher.backends import ExtraMissing
-from watcher.protocol import Status
+from watcher.corrections import read_corrections
+from watcher.protocol import NOT_A_DIGIT, Status
 from watcher.results_reader import read_results
+from watcher.review.agreement import ANSWERS, Agreement, agreement
+from watcher.review.spot import Why
 from watcher.settings import ReportSettings
 
 REPORT_EXTRA = "pip install 'digitwatch[report]'"  # what adds matplotlib and Jinja2
@@ -39,14 +44,17 @@ class ReportSummary:
     rows: int
     files: int
     path: Path
+    agreement: Agreement
 
 
 def write_report(settings: ReportSettings, *, progress: Callable[[int, int], None] | None = None) -> ReportSummary:
-    """Read the results and write the report page; ReportError or ResultsError when that cannot be done."""
+    """Read the results and corrections and write the report page; ReportError, ResultsError or CorrectionsError
+    when that cannot be done."""
     environment, figure_class = _libraries()
     out = settings.out_file()
     _check_out(out)
     records = read_results(settings.results, progress)
+    checks = agreement(records, read_corrections(settings.corrections_file()), below=settings.below)
     table = pd.DataFrame([[getattr(record, column) for column in _COLUMNS] for record in records], columns=[*_COLUMNS])
     table["at"] = pd.to_datetime(table["processed_at"], utc=True, errors="coerce", format="ISO8601")
     page = environment.get_template("report.html").render(
@@ -59,9 +67,16 @@ def write_report(settings: ReportSettings, *, progress: Callable[[int, int], Non
         by_status=table["status"].value_counts().reindex(list(Status), fill_value=0),
         reasons=_reasons(table),
         charts={name: _png(draw, figure_class, table) for name, draw in _CHARTS.items()} if len(table) else {},
+        checks=checks,
+        corrections=settings.corrections_file(),
+        below=settings.below,
+        statuses=list(Status),
+        reasons_of_ok=(Why.SPOT_CHECK, Why.LOW_CONFIDENCE),
+        answers=ANSWERS,
+        not_a_digit=NOT_A_DIGIT,
     )
     _write_page(out, page)
-    return ReportSummary(rows=len(table), files=int(table["filename"].nunique()), path=out)
+    return ReportSummary(rows=len(table), files=int(table["filename"].nunique()), path=out, agreement=checks)
 
 
 _COLUMNS = ("filename", "digit", "confidence", "status", "processed_at", "detail", "sha256", "page")
