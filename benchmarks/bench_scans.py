@@ -1,10 +1,12 @@
 """Benchmark: MNIST test digits rendered as realistic scans and photos, through the real product path.
 
-Usage: python benchmarks/bench_scans.py [--model PATH] [--digits N] [--seed S] [--out DIR]
+Usage: python benchmarks/bench_scans.py [--model PATH] [--digits N] [--hairline H] [--seed S] [--out DIR]
                                        [--non-digits M] [--documents D] [--failures DIR] [--data MNIST]
 
 Each of the first N test digits is rendered as a file in one condition of
-`scan_render.CONDITIONS` (the conditions take turns). Then D documents of
+`scan_render.CONDITIONS` (the conditions take turns); the first H of them are
+drawn again in `hairline_render.CONDITIONS` (hairline typefaces, a fine
+ballpoint). Then D documents of
 `scan_documents.DOCUMENTS` (PDFs, multi-page TIFFs, HEIC photos, A4 pages; the
 conditions take turns) hold the digits that follow, one per page, and images
 holding no digit are rendered alongside. Every file is read once with
@@ -35,6 +37,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: import the sibling modules
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the figures
 
+import hairline_render
 import scan_documents
 import scan_render
 import scan_report
@@ -56,6 +59,7 @@ class BenchSettings:
     model: Path | None = None  # None: the shipped model
     data: Path | None = None  # None: the shared MNIST file if present, else the Keras download
     digits: int = 2000  # MNIST test digits rendered, the first N
+    hairline: int = 1000  # the first N test digits again, in hairline typefaces and with a fine ballpoint
     non_digits: int = 600  # images holding no digit, shared among the kinds
     documents: int = 600  # PDFs, multi-page TIFFs, HEIC photos and A4 pages, the document conditions in turn
     seed: int = 0
@@ -89,7 +93,7 @@ def run_benchmark(settings: BenchSettings) -> BenchResult:
             arrays=_spread(arrays, digit_rows, len(samples)),
             reference=reference,
             header=f"{settings.digits} MNIST test digits, {settings.documents} documents ({pages} pages), "
-            f"{settings.non_digits} non-digits, seed {settings.seed}, "
+            f"{settings.hairline} hairline digits, {settings.non_digits} non-digits, seed {settings.seed}, "
             f"model {classifier.model_path} (uncertain below {classifier.uncertain_below:.3f})",
         )
         result.seconds = {
@@ -110,6 +114,13 @@ def write_samples(images: np.ndarray, labels: np.ndarray, settings: BenchSetting
     for index, (condition, file) in enumerate(scan_render.digit_files(first, seed=settings.seed)):
         path = _write(folder / "digits" / scan_report.slug(condition), f"{index:05d}_{labels[index]}", file)
         samples.append(Sample(path=path, group=condition, label=int(labels[index]), mnist=index))
+    if settings.hairline:
+        hairline_render.check_fonts()
+        count = settings.hairline
+        drawn = hairline_render.hairline_files(images[:count], labels[:count], seed=settings.seed)
+        for index, (condition, file) in enumerate(drawn):
+            path = _write(folder / "hairline" / scan_report.slug(condition), f"{index:05d}_{labels[index]}", file)
+            samples.append(Sample(path=path, group=condition, label=int(labels[index]), mnist=index))
     samples += write_documents(images, labels, settings, folder / "documents")
     for index, (kind, file) in enumerate(scan_render.non_digit_files(settings.non_digits, seed=settings.seed)):
         path = _write(folder / "non_digits" / scan_report.slug(kind), f"{index:05d}", file)
@@ -228,6 +239,14 @@ def main(
         ),
     ] = None,
     digits: Annotated[int, typer.Option(min=1, max=10_000, help="MNIST test digits to render (the first N).")] = 2000,
+    hairline: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="The first N test digits again in hairline typefaces and with a fine ballpoint "
+            "(needs the bench extra and Debian's fonts; 0: none).",
+        ),
+    ] = 1000,
     non_digits: Annotated[int, typer.Option(min=0, help="Images holding no digit to render.")] = 600,
     documents: Annotated[
         int,
@@ -261,6 +280,7 @@ def main(
         model=model,
         data=data,
         digits=digits,
+        hairline=hairline,
         non_digits=non_digits,
         documents=documents,
         seed=seed,
@@ -269,7 +289,7 @@ def main(
     )
     try:
         result = run_benchmark(settings)
-    except (ModelError, DataError) as exc:
+    except (ModelError, DataError, hairline_render.MissingFontError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     typer.echo(scan_report.format_report(result))

@@ -49,7 +49,7 @@ MNIST_BOX = 20  # pixels: the digit's longest side inside MNIST's 28x28 field
 class Style:
     """How one rendering looks and is saved; every range is sampled per image."""
 
-    paper: str = "white"  # white, offwhite, grey, tinted (see PAPERS)
+    paper: str = "white"  # white, offwhite, grey, light grey, tinted (see PAPERS)
     ink: str = "black"  # black, blue, red, pencil (see INKS)
     height_px: tuple[float, float] = (40.0, 300.0)  # pixels: the digit's height on the page (log-uniform)
     page_factor: tuple[float, float] = (1.3, 3.0)  # page side / inked area side, drawn per axis
@@ -125,6 +125,7 @@ PAPERS = {
     "white": lambda rng: _grey(rng.uniform(0.92, 1.0)),
     "offwhite": lambda rng: np.float32([0.96, 0.94, 0.88]) - rng.uniform(0.0, 0.06),
     "grey": lambda rng: _grey(rng.uniform(0.6, 0.85)) + rng.uniform(-0.03, 0.03, 3).astype(np.float32),
+    "light grey": lambda rng: _grey(rng.uniform(200 / 255, 1.0)),
     "tinted": lambda rng: (
         np.float32([[1.0, 0.95, 0.62], [0.82, 0.9, 1.0], [1.0, 0.86, 0.9], [0.86, 1.0, 0.86]][rng.integers(4)])
         * rng.uniform(0.9, 1.0)

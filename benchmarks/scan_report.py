@@ -23,6 +23,8 @@ TILE = 112  # pixels: each of the two pictures in a contact-sheet tile
 LEGEND = (
     "product:  predicted digit == true digit over all renderings (an uncertain row still names its digit;",
     "          no_digit and error count as wrong).   accepted: share right among rows with status ok.",
+    "wrong ok: rows whose digit is wrong and whose status is ok, as a share of all the condition's rows:",
+    "          the errors nobody reviews.",
     "flagged:  status uncertain or no_digit.   no_digit: the normaliser found no digit.",
     "tutorial: Image.open().convert('L').resize((28, 28)) / 255 fed to the same model, top-1 digit",
     "          (a TIFF page is seek()ed to; Pillow cannot open a PDF, so PDF pages count as wrong).",
@@ -32,7 +34,14 @@ LEGEND = (
     "floor:    the ECE a perfectly calibrated model would show on the same confidences (sampling alone).",
     "rules:    each hand-written rule of the normaliser, with the real digits it refused (no_digit).",
 )
-TARGETS = {"accuracy": 0.993, "non_digits_flagged": 0.90, "digits_flagged": 0.02, "calibration_error": 0.02}
+TARGETS = {
+    "accuracy": 0.993,
+    "wrong_but_ok": 0.003,
+    "non_digits_flagged": 0.90,
+    "digits_flagged": 0.02,
+    "calibration_error": 0.02,
+}
+THIN_STROKE_PREFIXES = ("hairline typeface", "fine ballpoint")  # the conditions of hairline_render.py
 
 
 @dataclass(frozen=True)
@@ -98,19 +107,22 @@ def _digit_table(result: BenchResult) -> list[str]:
     labels, groups = result.labels, result.groups
     is_digit = labels >= 0
     lines = [
-        f"{'condition':<42}{'n':>6}{'product':>9}{'accepted':>10}{'flagged':>9}{'no_digit':>10}{'tutorial':>10}"
-        f"{'arrays':>9}{'ECE':>7}{'floor':>7}"
+        f"{'condition':<52}{'n':>6}{'product':>9}{'wrong ok':>9}{'accepted':>10}{'flagged':>9}{'no_digit':>10}"
+        f"{'tutorial':>10}{'arrays':>9}{'ECE':>7}{'floor':>7}"
     ]
     for name in dict.fromkeys(groups[is_digit]):
         lines.append(_digit_row(name, result, labels, is_digit & (groups == name)))
     documents = np.array([sample.document for sample in result.samples], dtype=bool)
+    thin = np.array([str(group).startswith(THIN_STROKE_PREFIXES) for group in groups], dtype=bool)
+    if (is_digit & thin).any():
+        lines.append(_digit_row("ALL HAIRLINE AND FINE-PEN CONDITIONS", result, labels, is_digit & thin))
     if (is_digit & documents).any():
         lines.append(_digit_row("ALL SINGLE-IMAGE CONDITIONS", result, labels, is_digit & ~documents))
         lines.append(_digit_row("ALL DOCUMENT CONDITIONS", result, labels, is_digit & documents))
     lines.append(_digit_row("ALL DIGITS", result, labels, is_digit))
     accuracy, flagged = result.reference
     lines.append(
-        f"{'reference: same digits as MNIST arrays':<42}{is_digit.sum():>6}{accuracy:>9.2%}{'-':>10}"
+        f"{'reference: same digits as MNIST arrays':<52}{is_digit.sum():>6}{accuracy:>9.2%}{'-':>9}{'-':>10}"
         f"{flagged:>9.2%}{'-':>10}{'-':>10}{'-':>9}{'-':>7}{'-':>7}"
     )
     if result.details is not None:
@@ -122,6 +134,7 @@ def _digit_table(result: BenchResult) -> list[str]:
 def _digit_row(name: str, result: BenchResult, labels: np.ndarray, rows: np.ndarray) -> str:
     right = result.digits[rows] == labels[rows]
     accepted = result.statuses[rows] == "ok"
+    wrong_ok = (~right & accepted).mean()
     flagged = np.isin(result.statuses[rows], FLAGGED)
     no_digit = result.statuses[rows] == "no_digit"
     tutorial = result.tutorial[rows] == labels[rows]
@@ -132,7 +145,7 @@ def _digit_row(name: str, result: BenchResult, labels: np.ndarray, rows: np.ndar
     ece = expected_calibration_error(confidences, right[scored]) if scored.any() else np.nan
     floor = ece_noise_floor(confidences) if scored.any() else np.nan
     return (
-        f"{name:<42}{rows.sum():>6}{right.mean():>9.2%}{accepted_acc:>10}"
+        f"{name:<52}{rows.sum():>6}{right.mean():>9.2%}{wrong_ok:>9.2%}{accepted_acc:>10}"
         f"{flagged.mean():>9.2%}{no_digit.mean():>10.2%}{tutorial.mean():>10.2%}{arrays:>9}{ece:>7.2%}{floor:>7.2%}"
     )
 
@@ -175,6 +188,7 @@ def _targets(result: BenchResult) -> list[str]:
     flagged = np.isin(result.statuses, FLAGGED)
     figures = {
         "accuracy": (result.digits[digit] == labels[digit]).mean(),
+        "wrong_but_ok": ((result.digits[digit] != labels[digit]) & (result.statuses[digit] == "ok")).mean(),
         "digits_flagged": flagged[digit].mean(),
         "non_digits_flagged": flagged[non].mean() if non.any() else np.nan,
         "calibration_error": _digit_ece(result),
@@ -182,7 +196,7 @@ def _targets(result: BenchResult) -> list[str]:
     lines = ["Targets:"]
     for name, target in TARGETS.items():
         value = figures[name]
-        at_most = name in ("digits_flagged", "calibration_error")
+        at_most = name in ("digits_flagged", "calibration_error", "wrong_but_ok")
         met = value <= target if at_most else value >= target
         sign = "<=" if at_most else ">="
         lines.append(f"  {name:<20} {value:8.2%}   target {sign} {target:.1%}   {'met' if met else 'MISSED'}")
