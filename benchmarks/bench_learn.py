@@ -71,7 +71,8 @@ def read_rows(path: Path) -> dict[str, dict[str, str]]:
 
 
 def scores(rows: dict[str, dict[str, str]], truth: dict[str, tuple[int, bool]], names: list[str]) -> dict[str, float]:
-    """Accuracy over all, blocky and smoothed files among `names`, and the share flagged uncertain or no_digit."""
+    """Accuracy over all, blocky and smoothed files among `names`, the share wrong yet marked ok, and the share
+    flagged uncertain or no_digit."""
 
     def accuracy(subset: list[str]) -> float:
         return float(np.mean([rows[n]["digit"] == str(truth[n][0]) for n in subset]))
@@ -80,6 +81,7 @@ def scores(rows: dict[str, dict[str, str]], truth: dict[str, tuple[int, bool]], 
         "all": accuracy(names),
         "blocky": accuracy([n for n in names if truth[n][1]]),
         "smoothed": accuracy([n for n in names if not truth[n][1]]),
+        "wrong ok": float(np.mean([rows[n]["status"] == "ok" and rows[n]["digit"] != str(truth[n][0]) for n in names])),
         "flagged": float(np.mean([rows[n]["status"] != "ok" for n in names])),
     }
 
@@ -130,7 +132,7 @@ def main(
         mnist_before, mnist_after = mnist_accuracy(data, None), mnist_accuracy(data, tuned)
 
     typer.echo(f"\nfiles nobody corrected: {len(rest)} (load {load_average()})")
-    for key in ("all", "blocky", "smoothed", "flagged"):
+    for key in ("all", "blocky", "smoothed", "wrong ok", "flagged"):
         typer.echo(f"  {key:<9} {was[key]:7.2%} -> {now[key]:7.2%}   ({100 * (now[key] - was[key]):+.2f} points)")
     typer.echo(
         f"MNIST test (LiteRT) {mnist_before:.2%} -> {mnist_after:.2%} ({100 * (mnist_after - mnist_before):+.2f})"

@@ -4,13 +4,15 @@ unseen fonts, through the real product path.
 Usage: python benchmarks/bench_writers.py [--model PATH] [--digits N] [--seed S] [--data MNIST] [--sheets DIR]
 
 Renders N MNIST test digits (shared among the thick-marker and low-resolution
-conditions), the 1,797 UCI optical digits (scikit-learn's `load_digits`: 43
+conditions), each digit six times in each font of `unseen_fonts.FONT_FILES`
+(handwriting and print apart), the 1,797 UCI optical digits (scikit-learn's `load_digits`: 43
 writers, none of them MNIST's) and every letter and symbol of
 `writer_render.LETTERS` and `SYMBOLS` in each font of `unseen_fonts.FONT_FILES`
 (families the training never draws with) as files, reads each with
 `prepare_file` and classifies it as the service does. Prints per condition the
 accuracy, the flagged share and the calibration error; the letters flagged per
-font; and each normaliser rule's false rejections.
+font; and each normaliser rule's false rejections. Beside accuracy, each digit
+condition shows the share of rows that were wrong and still marked `ok`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ from watcher.classifier import Classifier
 from watcher.imaging import prepare_file
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
-TARGETS = {"digit condition": 0.99, "unseen writers": 0.98, "letters flagged": 0.95, "calibration": 0.01}
+TARGETS = {
+    "digit condition": 0.99,
+    "unseen writers": 0.98,  # the UCI writers and digits in unseen fonts
+    "wrong ok": 0.003,
+    "flagged": 0.03,
+    "letters flagged": 0.95,
+    "calibration": 0.01,
+}
 
 
 def main(
@@ -79,7 +88,7 @@ def main(
     is_digit = labels >= 0
     flagged = np.isin(statuses, ("uncertain", "no_digit"))
     print(
-        f"{'digit condition':<42}{'n':>6}{'product':>9}{'accepted':>9}{'flagged':>9}{'no_digit':>9}"
+        f"{'digit condition':<42}{'n':>6}{'product':>9}{'wrong ok':>9}{'accepted':>9}{'flagged':>9}{'no_digit':>9}"
         f"{'ECE':>7}{'floor':>7}"
     )
     verdicts = []
@@ -92,11 +101,12 @@ def main(
         floor = ece_noise_floor(confidence[rows][scored])  # what sampling alone gives a calibrated model
         accuracy = right.mean()
         print(
-            f"{name:<42}{rows.sum():>6}{accuracy:>9.2%}{right[ok].mean():>9.2%}{flagged[rows].mean():>9.2%}"
+            f"{name:<42}{rows.sum():>6}{accuracy:>9.2%}{(~right & ok).mean():>9.2%}{right[ok].mean():>9.2%}"
+            f"{flagged[rows].mean():>9.2%}"
             f"{(statuses[rows] == 'no_digit').mean():>9.2%}{ece:>7.2%}{floor:>7.2%}"
         )
-        target = TARGETS["unseen writers" if name.startswith("unseen") else "digit condition"]
-        verdicts.append((name, accuracy, target, ece))
+        target = TARGETS["unseen writers" if name.startswith(("unseen", "digits in unseen")) else "digit condition"]
+        verdicts.append((name, accuracy, target, ece, (~right & ok).mean(), flagged[rows].mean()))
     print(f"\n{'letters and symbols, font':<42}{'n':>6}{'flagged':>9}{'no_digit':>9}  passed as digits")
     letters = ~is_digit
     glyphs = np.array([item.glyph for item in drawn])
@@ -116,9 +126,11 @@ def main(
     for line in rules.false_rejection_table(groups[is_digit], statuses[is_digit], details[is_digit]):
         print(line)
     print("\nTargets:")
-    for name, accuracy, target, ece in verdicts:
+    for name, accuracy, target, ece, wrong_ok, flagged_share in verdicts:
         print(
             f"  {name:<40} {accuracy:7.2%}  >= {target:.0%}  {'met' if accuracy >= target else 'MISSED'};"
+            f"  wrong ok {wrong_ok:.2%} <= 0.3%  {'met' if wrong_ok <= TARGETS['wrong ok'] else 'MISSED'};"
+            f"  flagged {flagged_share:.2%} <= 3%  {'met' if flagged_share <= TARGETS['flagged'] else 'MISSED'};"
             f"  ECE {ece:.2%} <= 1%  {'met' if ece <= TARGETS['calibration'] else 'MISSED'}"
         )
     met = letters_flagged >= TARGETS["letters flagged"]

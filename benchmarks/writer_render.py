@@ -8,7 +8,9 @@ Conditions:
 - unseen writers: the UCI optical digits (scikit-learn's `load_digits`,
   1,797 digits by 43 writers, none of them MNIST's), 8x8 with 17 grey levels,
   scaled up blocky or smoothed;
-- letters and symbols drawn in font families the training never uses.
+- digits in font families the training never uses, handwriting and print
+  apart, each digit several times at random sizes and turns;
+- letters and symbols drawn in those families.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ PAGE = Style(height_px=(50, 250), page_factor=(1.2, 2.5))  # a plain scan: white
 # Z z (2), S s (5), b (6), q g (9).
 LETTERS = "ABCEFGHKLMNPRTUVWXYacdefhkmnprtuvwxy"
 SYMBOLS = "#$%&*+<>=?@"
+FONT_DIGIT_COPIES = 6  # renderings of each digit in each font
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,14 @@ def drawn_files(mnist: tuple[np.ndarray, np.ndarray], count: int, *, seed: int) 
         name = names[index % len(names)]
         rng = np.random.default_rng([seed, 10, index])
         yield Drawn(name, makers[name](images[index], rng), int(labels[index]))
+    for family, path in FONT_FILES.items():
+        kind = "handwriting" if "(handwriting)" in family or "(chancery" in family else "print"
+        for digit in range(10):
+            for copy in range(FONT_DIGIT_COPIES):
+                rng = np.random.default_rng([seed, 13, digit, copy, len(family)])
+                file = letter(path, str(digit), rng)
+                if file is not None:
+                    yield Drawn(f"digits in unseen {kind} fonts", file, digit)
     uci, uci_labels = uci_digits()
     for index, (digit, label) in enumerate(zip(uci, uci_labels, strict=True)):
         blocky = index % 2 == 0

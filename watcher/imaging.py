@@ -48,6 +48,8 @@ SIZE_TOLERANCE = 0.95
 THICK_SHARE = 0.25  # of the digit's ink in strokes wider than a pixel of the 20-px box: needed to widen thin ones
 THIN_SHARE = 0.1  # of the digit's ink in strokes narrower than that: needed to widen them
 BILEVEL_GREYS = 0.1  # share of inked pixels in grey (0.1-0.9) under which a scan is bilevel
+FRAGMENT_KEPT_SHARE = 0.9  # of the ink around the digit: a digit keeping less may be a fragment (uncertain)
+FRAGMENT_DROPPED_PIECES = 4  # pieces of ink left out beside a digit that make it a possible fragment
 SPECK_SHARE = 0.01  # of the page's longer side: ink smaller than this is dust on a blank page
 SPECK_PIXELS = 12  # pixels in full: ink smaller than this is dust whatever the page, never a digit to read
 
@@ -215,7 +217,16 @@ def _normalise_small_digit(reader: PageReader, pixels: np.ndarray, full_side: in
 
 
 def _doubt(ink: Ink) -> str | None:
-    """Why a digit read from this ink may be only part of what was written, or None."""
+    """Why a digit read from this ink may be only part of what was written, or None.
+
+    A fragment (a 6 without its hairlines is a "(") is read with full
+    confidence as another digit, so the model's confidence cannot be trusted
+    to flag it: the reading must.
+    """
+    if ink.kept_share < FRAGMENT_KEPT_SHARE:
+        return f"part of the ink was dropped as noise: the digit keeps {ink.kept_share:.0%} of the ink around it"
+    if ink.dropped_pieces >= FRAGMENT_DROPPED_PIECES:
+        return f"part of the ink was dropped as noise: {ink.dropped_pieces} pieces beside the digit were left out"
     return None
 
 
