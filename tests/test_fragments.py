@@ -25,11 +25,11 @@ THICK = 18  # pixels: width of the ring's sides
 NOISE = 8.0 / 255.0  # sensor noise sigma: the issue's limit
 
 
-def ring_strength(hairline: float, *, dashed: bool = False) -> np.ndarray:
+def ring_strength(hairline: float, *, faint_top: float = 1.0) -> np.ndarray:
     """Ink strength (0..1) of a 0 as an ellipse ring, thick at its sides and `hairline` px at top and bottom.
 
-    `dashed` breaks the thin strokes into short dashes standing clear of the thick sides: ink a reading
-    can only drop as specks."""
+    `faint_top` under 1 draws the ring's upper half that much fainter and cut off from the rest by a gap, as
+    a pen running dry leaves it: ink that only a faint line joins, or nothing."""
     height, width = SIDE, int(SIDE * 0.7)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     cy, cx = (height - 1) / 2, (width - 1) / 2
@@ -39,10 +39,9 @@ def ring_strength(hairline: float, *, dashed: bool = False) -> np.ndarray:
     radius = np.hypot((ys - cy) / (height / 2 - THICK / 2), (xs - cx) / (width / 2 - THICK / 2))
     outer_gap = (radius - 1.0) * (height / 2 - THICK / 2)  # pixels from the ring's middle line, roughly
     strength = np.clip(stroke / 2 + 0.5 - np.abs(outer_gap), 0.0, 1.0)
-    if dashed:
-        thin = np.abs(np.cos(angle)) < 0.35
-        dashes = (np.floor((xs - cx) / 5) % 2 == 0) & (np.abs(np.cos(angle)) < 0.25)
-        strength = np.where(thin & ~dashes, 0.0, strength)
+    if faint_top < 1.0:
+        strength[ys < cy] *= faint_top
+        strength[np.abs(ys - cy) < 6] = 0.0
     return strength
 
 
@@ -87,7 +86,7 @@ def test_a_hairline_zero_is_read_as_zero_by_the_shipped_model(tmp_path):
 
 
 def test_a_digit_missing_part_of_its_ink_is_uncertain_and_says_why(tmp_path):
-    _, doubt = read(page_file(ring_strength(2.0, dashed=True), tmp_path / "broken.png"))
+    _, doubt = read(page_file(ring_strength(2.0, faint_top=0.3), tmp_path / "broken.png"))
     assert doubt is not None and doubt.startswith("part of the ink was dropped as noise"), doubt
     prepared = prepare_file(tmp_path / "broken.png")
     (prediction,) = Classifier().classify_prepared(prepared)
@@ -98,7 +97,7 @@ def test_a_digit_missing_part_of_its_ink_is_uncertain_and_says_why(tmp_path):
 def test_the_installed_command_never_writes_a_fragment_as_ok(tmp_path, digitwatch_exe):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    page_file(ring_strength(2.0, dashed=True), inbox / "broken.png")
+    page_file(ring_strength(2.0, faint_top=0.3), inbox / "broken.png")
     page_file(ring_strength(1.5), inbox / "whole.png", seed=1)
     results = tmp_path / "results.csv"
     done = subprocess.run(

@@ -49,7 +49,6 @@ THICK_SHARE = 0.25  # of the digit's ink in strokes wider than a pixel of the 20
 THIN_SHARE = 0.1  # of the digit's ink in strokes narrower than that: needed to widen them
 BILEVEL_GREYS = 0.1  # share of inked pixels in grey (0.1-0.9) under which a scan is bilevel
 FRAGMENT_KEPT_SHARE = 0.9  # of the ink around the digit: a digit keeping less may be a fragment (uncertain)
-FRAGMENT_DROPPED_PIECES = 4  # pieces of ink left out beside a digit that make it a possible fragment
 SPECK_SHARE = 0.01  # of the page's longer side: ink smaller than this is dust on a blank page
 SPECK_PIXELS = 12  # pixels in full: ink smaller than this is dust whatever the page, never a digit to read
 
@@ -225,8 +224,6 @@ def _doubt(ink: Ink) -> str | None:
     """
     if ink.kept_share < FRAGMENT_KEPT_SHARE:
         return f"part of the ink was dropped as noise: the digit keeps {ink.kept_share:.0%} of the ink around it"
-    if ink.dropped_pieces >= FRAGMENT_DROPPED_PIECES:
-        return f"part of the ink was dropped as noise: {ink.dropped_pieces} pieces beside the digit were left out"
     return None
 
 

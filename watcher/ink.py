@@ -36,7 +36,7 @@ SPOT_SHARE = 0.5  # of all the ink showing on the page: a widened spot holding l
 SPOT_LARGEST = 0.25  # of the page's longer side: a larger patch of ink is not a small digit
 FAINT_SHARE = 0.1  # of the peak ink strength: a line this faint is kept where it joins strong ink
 RIDGE_MARGIN = 0.5  # of that level: how far a line stands above the pixels two steps away on both sides
-DROPPED_PIECE_PIXELS = 2  # pixels: a piece of ink left out beside the digit this large counts
+HALO = 3  # pixels around strong ink that are its soft edge, not ink a digit could leave out
 SAMPLE_PIXELS = 4096  # images with four times as many pixels have their levels estimated from a quarter
 
 
@@ -47,7 +47,6 @@ class Ink:
     strength: np.ndarray  # float32, 0 = paper, 1 = full ink, zero away from the digit's strokes
     mask: np.ndarray  # bool, same shape: the strokes kept as the digit
     kept_share: float = 1.0  # of the ink found around the digit, the share kept in its strokes
-    dropped_pieces: int = 0  # pieces of ink found around the digit and left out of it
 
 
 def find_ink(pixels: np.ndarray) -> Ink:
@@ -203,9 +202,9 @@ def _clean_ink(departure: np.ndarray) -> Ink:
         raise ImageError("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
     threshold = max(_otsu_threshold(_sample(strength), peak), 0.25 * peak, NOISE_SIGMAS * noise)
     faint = max(FAINT_SHARE * peak, NOISE_SIGMAS * noise)
-    joined, found = _hysteresis(strength, threshold, faint)
+    joined = _hysteresis(strength, threshold, faint)
     strokes, box = select_digit_strokes(joined)
-    kept_share, dropped_pieces = _left_out(strength, found, strokes, box)
+    kept_share = _kept_share(strength, faint, strength >= threshold, strokes, box)
     raw_noise = _noise_level(_sample(departure)) if large else 0.0
     floor = min(2.5 * raw_noise, 0.5 * threshold)
     # Only the strokes and the soft edge around them can carry ink, so work in their box alone.
@@ -220,33 +219,31 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     # Keep the soft edge around kept strokes so the scaled digit has grey, anti-aliased borders.
     near_kept = ndimage.binary_dilation(mask, structure=EDGE_SHAPE)
     strength = (stretched * near_kept).astype(np.float32)
-    return Ink(strength=strength, mask=mask, kept_share=kept_share, dropped_pieces=dropped_pieces)
+    return Ink(strength=strength, mask=mask, kept_share=kept_share)
 
 
-def _left_out(
-    strength: np.ndarray, found: np.ndarray, strokes: np.ndarray, box: tuple[slice, slice]
-) -> tuple[float, int]:
-    """What the digit's `strokes` leave out of the ink `found` around it (its box widened by a quarter of its
-    size): the share of that ink they keep, and the pieces of it they leave out.
+def _kept_share(
+    strength: np.ndarray, faint: float, strong: np.ndarray, strokes: np.ndarray, box: tuple[slice, slice]
+) -> float:
+    """The share of the ink around the digit (its box widened by a quarter of its size) that its `strokes`
+    keep: ink at or above `faint`, less the soft edge within HALO pixels of the `strong` ink.
 
-    Ink left out there is part of the digit taken for dust or noise, or a line
-    too faint to join the rest: what is left may be a fragment. A hairline
-    broken by noise holds little ink but falls apart into many pieces.
+    Ink left out there is part of the digit taken for dust or noise, or a
+    stroke too faint to join the rest: what is left may be a fragment.
     """
     margin = max(2, (max(box[0].stop - box[0].start, box[1].stop - box[1].start) + 3) // 4)
     around = _widened(box, margin, strength.shape)
     kept = np.zeros(strength.shape, dtype=bool)
     kept[box] = strokes
-    total = float(strength[around][found[around]].sum())
-    share = min(1.0, float(strength[kept].sum()) / total) if total > 0 else 1.0
-    labels, _ = ndimage.label(found[around] & ~kept[around], structure=np.ones((3, 3), dtype=bool))
-    sizes = np.bincount(labels.ravel())[1:]
-    return share, int(np.count_nonzero(sizes >= DROPPED_PIECE_PIXELS))
+    edge = ndimage.maximum_filter(strong[around], size=2 * HALO + 1)
+    left_out = (strength[around] >= faint) & ~edge & ~kept[around]
+    kept_ink = float(strength[kept].sum())
+    total = kept_ink + float(strength[around][left_out].sum())
+    return kept_ink / total if total > 0 else 1.0
 
 
-def _hysteresis(strength: np.ndarray, strong: float, faint: float) -> tuple[np.ndarray, np.ndarray]:
-    """Ink at or above `strong`, with every faint line (at or above `faint`, see `_ridges`) that joins it;
-    and all the ink and faint lines found, joined or not.
+def _hysteresis(strength: np.ndarray, strong: float, faint: float) -> np.ndarray:
+    """Ink at or above `strong`, with every faint line (at or above `faint`, see `_ridges`) that joins it.
 
     One threshold set by the thick strokes (Otsu's split sits between them and
     the paper) drops the hairlines of a high-contrast typeface and a fine pen's
@@ -259,11 +256,11 @@ def _hysteresis(strength: np.ndarray, strong: float, faint: float) -> tuple[np.n
     lines = above | ((strength >= faint) & _ridges(strength, RIDGE_MARGIN * faint))
     labels, count = ndimage.label(lines, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
-        return above, lines
+        return above
     touching = np.zeros(count + 1, dtype=bool)
     touching[labels[above]] = True
     touching[0] = False
-    return np.asarray(touching[labels]), lines
+    return np.asarray(touching[labels])
 
 
 def _ridges(strength: np.ndarray, margin: float) -> np.ndarray:
