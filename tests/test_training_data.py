@@ -78,6 +78,13 @@ def test_training_fonts_load_and_none_is_a_benchmark_family():
     assert len(negatives.font_files()) >= 10 and {"kristi", "humor sans"} <= training
     benchmark = {name.split(" (")[0].lower() for name in unseen.FONT_FILES} | {"dejavu sans", "dejavu serif"}
     assert not training & benchmark, training & benchmark
+    # The hairline typefaces of the scan benchmark too, by the family their files name.
+    hairline = (BENCHMARKS / "hairline_render.py").read_text(encoding="utf-8")
+    faces = {
+        line.split('"')[1].split(" (")[0].lower() for line in hairline.splitlines() if '": "/usr/share/fonts' in line
+    }
+    assert len(faces) >= 6 and "gfs didot" in faces, faces
+    assert not {family for family in training for face in faces if face.startswith(family)}, (training, faces)
 
 
 def test_an_ensemble_outputs_the_mean_of_its_members_logits():
