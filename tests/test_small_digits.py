@@ -245,3 +245,15 @@ def test_the_size_limit_allows_for_a_few_pixels_of_measurement(tmp_path, mnist_s
     digit = mnist_small["x_test"][4]
     path = save(a4_page(digit, 0.0147, np.random.default_rng(4)), tmp_path / "page.jpg")
     assert correlation(read_page(path), normalise_array(digit / 255.0)) > 0.85
+
+
+def test_a_digit_under_20_px_is_too_small_even_on_a_small_page(tmp_path, mnist_small):
+    # 18 px on a 1,000-px page is 1.8% of it, over the share, but too few pixels to read a digit from.
+    digit = mnist_small["x_test"][DIGITS[1]]
+    page = np.full((1000, 700), PAPER, np.float32)
+    big = np.asarray(Image.fromarray(digit).resize((24, 24), Image.Resampling.BILINEAR), np.float32)
+    page[500:524, 300:324] -= INK / 255.0 * big
+    path = save(Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)), tmp_path / "page.png")
+    with pytest.raises(ImageError, match=r"digit too small to read: about 1\d px .* where 20 px") as caught:
+        read_page(path)
+    assert caught.value.kind == Status.NO_DIGIT
