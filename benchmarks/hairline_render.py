@@ -44,6 +44,7 @@ FONT_FILES = {
 }
 FONT_PACKAGES = "fonts-gfs-didot fonts-gfs-bodoni-classic fonts-oldstandard fonts-ebgaramond fonts-urw-base35"
 HAIRLINE = (1.0, 2.0)  # pixels: width of the thinnest strokes in the file
+CENTRE_LEVELS = (0.25, 0.4, 0.55, 0.7)  # ink levels tried, in turn, for a digit's centre line
 THINNEST_SHARE = 10  # percentile of the stroke half-widths along the centre line taken as the hairlines'
 
 _PAGE = Style(
@@ -115,12 +116,28 @@ def typeface_ink(label: int, height: float, rng: np.random.Generator) -> np.ndar
 
 
 def ballpoint_ink(digit: np.ndarray, scale: float) -> np.ndarray:
-    """A 28x28 MNIST digit scaled up `scale` times and redrawn along its centre line with a 1-px pen."""
+    """A 28x28 MNIST digit scaled up `scale` times and redrawn along its centre line with a 1-px pen.
+
+    The centre line is taken at the lowest ink level that keeps the digit's
+    loops: a low level keeps MNIST's faint strokes, but fills a small loop
+    (an 8 or a 6 written thick) and turns it into a stroke, so the redrawing
+    would no longer be the digit its label says.
+    """
     side = round(28 * scale)
     up = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255.0
-    # A low level keeps MNIST's faint strokes: a pen goes through them as it does through the rest.
-    line = _centre_line(ndimage.gaussian_filter(up, 0.5 * scale) > 0.25).astype(np.float32)
-    return np.clip(ndimage.gaussian_filter(line, 0.4) * 2.5, 0.0, 1.0)  # a pen's soft edge, 1 px at full strength
+    smooth = ndimage.gaussian_filter(up, 0.5 * scale)
+    loops = _holes(up > 0.5)
+    for level in CENTRE_LEVELS:
+        line = _centre_line(smooth > level)
+        if _holes(ndimage.binary_dilation(line)) == loops:
+            break
+    return np.clip(ndimage.gaussian_filter(line.astype(np.float32), 0.4) * 2.5, 0.0, 1.0)  # 1 px, a soft edge
+
+
+def _holes(ink: np.ndarray) -> int:
+    """Regions of paper the ink encloses."""
+    _, count = ndimage.label(np.pad(~ink, 1, constant_values=True))
+    return count - 1
 
 
 def _centre_line(inside: np.ndarray) -> np.ndarray:
