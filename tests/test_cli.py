@@ -209,11 +209,11 @@ def test_train_without_network_says_to_pass_data(monkeypatch, tmp_path):
 
 def test_train_defaults_are_the_recipe():
     """The CLI writes the recipe's defaults out (it imports nothing from train/ at start-up); they must agree."""
-    from train import DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS
+    from train import DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_NEGATIVES, DEFAULT_TYPESET, DEFAULT_VARIANTS
     from watcher.commands import train as train_cli
 
-    names = ("DEFAULT_EPOCHS", "DEFAULT_NEGATIVES", "DEFAULT_VARIANTS", "DEFAULT_MEMBERS")
-    recipe = [DEFAULT_EPOCHS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS, DEFAULT_MEMBERS]
+    names = ("DEFAULT_EPOCHS", "DEFAULT_NEGATIVES", "DEFAULT_VARIANTS", "DEFAULT_TYPESET", "DEFAULT_MEMBERS")
+    recipe = [DEFAULT_EPOCHS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS, DEFAULT_TYPESET, DEFAULT_MEMBERS]
     assert [getattr(train_cli, name) for name in names] == recipe
 
 

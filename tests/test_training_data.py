@@ -100,3 +100,27 @@ def test_an_ensemble_outputs_the_mean_of_its_members_logits():
     each = [member.predict(images, verbose=0) for member in members]
     assert not np.allclose(each[0], each[1])  # two different networks, or the test proves nothing
     np.testing.assert_allclose(combined.predict(images, verbose=0), (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-5)
+
+
+def test_typeset_digits_are_seeded_labelled_and_read_by_the_normaliser():
+    from train.typeset import draw_typeset_digits
+
+    images, labels = draw_typeset_digits(200, seed=3)
+    again, same_labels = draw_typeset_digits(200, seed=3)
+    np.testing.assert_array_equal(images, again)
+    np.testing.assert_array_equal(labels, same_labels)
+    assert images.shape == (200, 28, 28) and images.dtype == np.float32
+    assert set(labels.tolist()) == set(range(10))
+    # Each is a digit as the service reads one: ink in a 20-px box, centred in the 28x28 field.
+    widths = []
+    for image in images:
+        rows, cols = np.flatnonzero(image.max(axis=1) > 0.1), np.flatnonzero(image.max(axis=0) > 0.1)
+        assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 >= 18
+        assert image.max() > 0.9
+        widths.append((cols[-1] - cols[0] + 1) / (rows[-1] - rows[0] + 1))
+    # And its label is the digit set: a printed 1 is far narrower than a 0.
+    widths_of = np.array(widths)
+    assert widths_of[labels == 1].mean() < 0.8 * widths_of[labels == 0].mean(), (
+        widths_of[labels == 1],
+        widths_of[labels == 0],
+    )

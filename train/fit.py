@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from train import DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS, calibrate, report
+from train import (
+    DEFAULT_EPOCHS,
+    DEFAULT_MEMBERS,
+    DEFAULT_NEGATIVES,
+    DEFAULT_TYPESET,
+    DEFAULT_VARIANTS,
+    calibrate,
+    report,
+)
 from train.data import Dataset, load_mnist, normalise_digits
 from train.export import export_litert
 from watcher import __version__, imaging
@@ -42,6 +50,7 @@ class TrainSettings:
     augment: bool = True
     negatives: int = DEFAULT_NEGATIVES  # synthetic non-digits with a uniform target; see train/negatives.py
     variants: int = DEFAULT_VARIANTS  # thick-marker and low-resolution redrawings; see train/variants.py
+    typeset: int = DEFAULT_TYPESET  # printed digits in the training fonts; see train/typeset.py
     members: int = DEFAULT_MEMBERS  # networks trained with seeds seed, seed+1, ...; their logits averaged
     verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
 
@@ -156,6 +165,7 @@ def _fit(
 
     model = build_model()
     x_fit, y_fit = _with_variants(x_fit, one_hot(y_fit), settings)
+    x_fit, y_fit = _with_typeset(x_fit, y_fit, settings)
     x_fit, y_fit = _with_negatives(x_fit, y_fit, settings)
     steps_per_epoch = int(np.ceil(len(x_fit) / settings.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -204,6 +214,17 @@ def _with_variants(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings
     images = _denormalised(x_fit)
     variants, sources = draw_variants(images, count, seed=settings.seed)
     return np.concatenate([x_fit, variants[..., None]]), np.concatenate([y_fit, y_fit[sources]])
+
+
+def _with_typeset(x_fit: np.ndarray, y_fit: np.ndarray, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Append printed digits set in the training's fonts, some with hairlines, with their labels."""
+    if settings.typeset <= 0:
+        return x_fit, y_fit
+    from train.typeset import draw_typeset_digits
+
+    log.info("setting %d printed digits in the training fonts", settings.typeset)
+    images, labels = draw_typeset_digits(settings.typeset, seed=settings.seed)
+    return np.concatenate([x_fit, images[..., None]]), np.concatenate([y_fit, one_hot(labels)])
 
 
 def _denormalised(x_fit: np.ndarray) -> np.ndarray:
@@ -291,6 +312,7 @@ def _metadata(
         "seed": settings.seed,
         "negatives": settings.negatives,
         "variants": settings.variants,
+        "typeset": settings.typeset,
         "members": settings.members,
         "versions": {
             "digitwatch": __version__,

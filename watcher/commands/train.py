@@ -15,11 +15,13 @@ from watcher.logs import configure_logging
 from watcher.settings import DEFAULT_INBOX, image_folders_beside
 
 DEFAULT_OUTPUT = Path("models") / "digitwatch.keras"
-# The recipe's defaults, as train.DEFAULT_EPOCHS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS and DEFAULT_MEMBERS (a
-# test keeps them equal): written out here because the CLI imports nothing from train/ until a training command runs.
+# The recipe's defaults, as train.DEFAULT_EPOCHS, DEFAULT_NEGATIVES, DEFAULT_VARIANTS, DEFAULT_TYPESET and
+# DEFAULT_MEMBERS (a test keeps them equal): written out here because the CLI imports nothing from train/ until a
+# training command runs.
 DEFAULT_EPOCHS = 24
 DEFAULT_NEGATIVES = 12000
 DEFAULT_VARIANTS = 15000
+DEFAULT_TYPESET = 0
 DEFAULT_MEMBERS = 2
 
 
@@ -54,6 +56,14 @@ def train_command(
             metavar="N", min=0, help="Training digits redrawn with a thick marker or at low resolution; 0 for none."
         ),
     ] = DEFAULT_VARIANTS,
+    typeset: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            min=0,
+            help="Printed digits set in the training fonts, a third with hairlines; 0 for none (the shipped recipe).",
+        ),
+    ] = DEFAULT_TYPESET,
     members: Annotated[
         int,
         typer.Option(
@@ -130,6 +140,7 @@ def train_command(
         augment=augment,
         negatives=negatives,
         variants=variants,
+        typeset=typeset,
         members=members,
         verbose=verbose,
     )
