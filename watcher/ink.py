@@ -202,9 +202,9 @@ def _clean_ink(departure: np.ndarray) -> Ink:
         raise ImageError("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
     threshold = max(_otsu_threshold(_sample(strength), peak), 0.25 * peak, NOISE_SIGMAS * noise)
     faint = max(FAINT_SHARE * peak, NOISE_SIGMAS * noise)
-    joined = _hysteresis(strength, threshold, faint)
-    strokes, box = select_digit_strokes(joined)
-    kept_share = _kept_share(strength, faint, strength >= threshold, strokes, box)
+    strong = strength >= threshold
+    strokes, box = select_digit_strokes(_hysteresis(strength, strong, faint))
+    kept_share = _kept_share(strength, faint, strong, strokes, box)
     raw_noise = _noise_level(_sample(departure)) if large else 0.0
     floor = min(2.5 * raw_noise, 0.5 * threshold)
     # Only the strokes and the soft edge around them can carry ink, so work in their box alone.
@@ -218,8 +218,7 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     stretched = np.minimum(np.maximum(departure - floor, 0.0) / max(peak - floor, 1e-6), 1.0)
     # Keep the soft edge around kept strokes so the scaled digit has grey, anti-aliased borders.
     near_kept = ndimage.binary_dilation(mask, structure=EDGE_SHAPE)
-    strength = (stretched * near_kept).astype(np.float32)
-    return Ink(strength=strength, mask=mask, kept_share=kept_share)
+    return Ink(strength=(stretched * near_kept).astype(np.float32), mask=mask, kept_share=kept_share)
 
 
 def _kept_share(
@@ -242,8 +241,8 @@ def _kept_share(
     return kept_ink / total if total > 0 else 1.0
 
 
-def _hysteresis(strength: np.ndarray, strong: float, faint: float) -> np.ndarray:
-    """Ink at or above `strong`, with every faint line (at or above `faint`, see `_ridges`) that joins it.
+def _hysteresis(strength: np.ndarray, strong: np.ndarray, faint: float) -> np.ndarray:
+    """The `strong` ink, with every faint line (at or above `faint`, see `_ridges`) that joins it.
 
     One threshold set by the thick strokes (Otsu's split sits between them and
     the paper) drops the hairlines of a high-contrast typeface and a fine pen's
@@ -252,13 +251,12 @@ def _hysteresis(strength: np.ndarray, strong: float, faint: float) -> np.ndarray
     stay paper; and only a line counts, not the soft edge every stroke fades
     out with, which would make every stroke bolder.
     """
-    above = strength >= strong
-    lines = above | ((strength >= faint) & _ridges(strength, RIDGE_MARGIN * faint))
+    lines = strong | ((strength >= faint) & _ridges(strength, RIDGE_MARGIN * faint))
     labels, count = ndimage.label(lines, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
-        return above
+        return strong
     touching = np.zeros(count + 1, dtype=bool)
-    touching[labels[above]] = True
+    touching[labels[strong]] = True
     touching[0] = False
     return np.asarray(touching[labels])
 
