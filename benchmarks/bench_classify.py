@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench_folders import label_of, load_average, mixed_scans, mnist_pngs
-from watcher.backends import LiteRTBackend, import_keras_quietly
-from watcher.classifier import default_model_path
-from watcher.imaging import prepare_file
-from watcher.parallel import PreparePool
+from watcher.model.backends import LiteRTBackend, import_keras_quietly
+from watcher.model.classifier import default_model_path
+from watcher.reading.imaging import prepare_file
+from watcher.reading.pool import PreparePool
 
 DIGITWATCH = Path(sys.executable).parent / "digitwatch"
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import writer_render
 from bench_folders import load_average
-from watcher.corrections import Correction, CorrectionsFile
+from watcher.results.corrections import Correction, CorrectionsFile
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 DIGITWATCH = Path(sys.executable).parent / "digitwatch"

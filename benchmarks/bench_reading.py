@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_reading.py --baseline DIR [--files N] [--rounds R] [--data MNIST]
 
 Renders N MNIST test digits as scan files (the conditions of
-`scan_render.CONDITIONS` in turn), then times `watcher.imaging.prepare_file`
+`scan_render.CONDITIONS` in turn), then times `watcher.reading.imaging.prepare_file`
 over all of them in a fresh process of this checkout and of the baseline
 (for example a `git worktree` of the last release), R rounds, the order
 swapped each round. One process, one core, no model: the reading alone.
@@ -33,7 +33,7 @@ SHARED_MNIST = HERE.parent / "shared" / "data" / "mnist.npz"
 TIMER = """
 import sys, time
 from pathlib import Path
-from watcher.imaging import prepare_file
+from watcher.reading.imaging import prepare_file
 files = sorted(Path(sys.argv[1]).iterdir())
 for path in files[:20]:
     prepare_file(path)  # warm: SciPy's import and first calls

@@ -43,9 +43,9 @@ import scan_render
 import scan_report
 from scan_report import BenchResult, Sample
 from train.data import DataError, load_mnist, normalise_digits
-from watcher.classifier import Classifier, ModelError
-from watcher.imaging import Prepared, prepare_file
-from watcher.loading import ImageError
+from watcher.model.classifier import Classifier, ModelError
+from watcher.reading.imaging import Prepared, prepare_file
+from watcher.reading.loading import ImageError
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def _write(folder: Path, stem: str, file: scan_render.Rendered) -> Path:
 
 def keras_model(model_path: Path):
     """The Keras model itself, for the tutorial pipeline (the product may run its LiteRT export)."""
-    from watcher.backends import import_keras_quietly
+    from watcher.model.backends import import_keras_quietly
 
     return import_keras_quietly().models.load_model(model_path.with_suffix(".keras"), compile=False)
 

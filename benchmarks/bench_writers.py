@@ -35,8 +35,8 @@ import unseen_fonts
 import writer_render
 from train.calibrate import ece_noise_floor, expected_calibration_error
 from train.data import load_mnist
-from watcher.classifier import Classifier
-from watcher.imaging import prepare_file
+from watcher.model.classifier import Classifier
+from watcher.reading.imaging import prepare_file
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 TARGETS = {

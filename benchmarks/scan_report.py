@@ -11,9 +11,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 import rules
 from train.calibrate import ece_noise_floor, expected_calibration_error
-from watcher.documents import open_document
-from watcher.imaging import normalise_page
-from watcher.loading import ImageError, PageReader, read_image_bytes
+from watcher.reading.documents import open_document
+from watcher.reading.imaging import normalise_page
+from watcher.reading.loading import ImageError, PageReader, read_image_bytes
 
 FLAGGED = ("uncertain", "no_digit")
 SHEET_LIMIT = 32  # renderings per contact sheet

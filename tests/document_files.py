@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from watcher.imaging import Prepared, prepare_file
+from watcher.reading.imaging import Prepared, prepare_file
 
 PAGE = (600, 800)  # pixels, width x height: a small page, so tests stay fast
 DIGIT_SIDE = 280  # pixels: the 28x28 MNIST field scaled up on the page

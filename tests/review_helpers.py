@@ -11,11 +11,11 @@ import numpy as np
 from PIL import Image
 
 from service_helpers import ServiceProcess, wait_for
-from watcher.classifier import Prediction
-from watcher.corrections import CORRECTION_COLUMNS
+from watcher.model.classifier import Prediction
 from watcher.protocol import Status
-from watcher.results import COLUMNS, ResultRow
-from watcher.results_file import ResultsFile
+from watcher.results.corrections import CORRECTION_COLUMNS
+from watcher.results.csv_file import ResultsFile
+from watcher.results.rows import COLUMNS, ResultRow
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>.png"
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from watcher.heartbeat import Heartbeat, status_path_for, write_heartbeat
+from watcher.ops.heartbeat import Heartbeat, status_path_for, write_heartbeat
 from watcher.protocol import ServiceState
 
 

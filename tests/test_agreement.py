@@ -22,10 +22,10 @@ from review_helpers import (
     UNCHECKED,
     write_checked_files,
 )
-from watcher.corrections import read_corrections
 from watcher.protocol import Status
-from watcher.results_reader import read_results
-from watcher.review.agreement import Agreement, Tally, agreement, wilson
+from watcher.report.agreement import Agreement, Tally, agreement, wilson
+from watcher.results.corrections import read_corrections
+from watcher.results.reader import read_results
 from watcher.review.spot import Why
 
 

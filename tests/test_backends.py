@@ -12,8 +12,8 @@ import pytest
 
 from train.data import normalise_digits
 from train.export import export_litert, with_source_digest
-from watcher.backends import ModelError, read_source_digest
-from watcher.classifier import Classifier
+from watcher.model.backends import ModelError, read_source_digest
+from watcher.model.classifier import Classifier
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_files_classify_alike_with_either_backend(exported, digit_files):
 
 
 def test_export_records_the_keras_file_it_came_from(exported):
-    from watcher.backends import file_sha256
+    from watcher.model.backends import file_sha256
 
     assert read_source_digest(exported.with_suffix(".tflite")) == file_sha256(exported)
 
@@ -78,7 +78,7 @@ def test_a_broken_tflite_is_a_model_error(tmp_path):
 
 def test_loading_an_exported_model_never_imports_tensorflow(exported):
     code = (
-        "import sys; from watcher.classifier import Classifier; c = Classifier(sys.argv[1]); "
+        "import sys; from watcher.model.classifier import Classifier; c = Classifier(sys.argv[1]); "
         "assert c.backend.name == 'litert'; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )
     done = subprocess.run([sys.executable, "-c", code, str(exported)], capture_output=True, text=True, timeout=60)

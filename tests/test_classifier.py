@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from watcher.classifier import Classifier, ModelError, default_model_path
+from watcher.model.classifier import Classifier, ModelError, default_model_path
 
 
 @pytest.fixture(scope="module")

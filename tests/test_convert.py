@@ -12,8 +12,8 @@ import pytest
 
 from conftest import SMALL_MNIST
 from train.data import normalise_digits
-from watcher.backends import LiteRTBackend, file_sha256, import_keras_quietly, read_source_digest
-from watcher.classifier import Classifier
+from watcher.model.backends import LiteRTBackend, file_sha256, import_keras_quietly, read_source_digest
+from watcher.model.classifier import Classifier
 
 TIMEOUT = 240  # seconds: the export imports TensorFlow and runs its converter
 TENSORFLOW_NOISE = ("oneDNN", "cpu_feature_guard", "absl", "Assets written", "SavedModel")

@@ -8,9 +8,9 @@ import os
 import time
 
 from service_helpers import bomb_png
-from watcher.disposal import move_without_overwriting
-from watcher.imaging import prepare_file
-from watcher.logs import JsonLinesFormatter
+from watcher.ops.logs import JsonLinesFormatter
+from watcher.reading.imaging import prepare_file
+from watcher.service.disposal import move_without_overwriting
 
 
 def test_move_never_overwrites(tmp_path):
@@ -43,7 +43,7 @@ def test_900_megapixel_bomb_is_refused_quickly(tmp_path):
 
 
 def test_json_log_lines_carry_decision_fields():
-    record = logging.LogRecord("watcher.service", logging.INFO, __file__, 1, "queued %s", ("a.png",), None)
+    record = logging.LogRecord("watcher.service.loop", logging.INFO, __file__, 1, "queued %s", ("a.png",), None)
     record.decision, record.file = "queued", "a.png"
     entry = json.loads(JsonLinesFormatter().format(record))
     assert entry["message"] == "queued a.png" and entry["decision"] == "queued" and entry["file"] == "a.png"

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from document_files import corrupt_pdf, encrypted_pdf, enormous_page_pdf, page_of, write_heic, write_pdf, write_tiff
-from watcher.imaging import normalise_image, prepare_file
-from watcher.loading import is_heif
 from watcher.protocol import Status
+from watcher.reading.imaging import normalise_image, prepare_file
+from watcher.reading.loading import is_heif
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_a_heic_photo_is_read_upright(tmp_path, mnist, orientation):
     # In a fresh interpreter: this one may have registered pillow-heif's plugin already.
     out = tmp_path / "digit.npy"
     code = (
-        "import numpy; from watcher.imaging import prepare_file; "
+        "import numpy; from watcher.reading.imaging import prepare_file; "
         f"numpy.save({str(out)!r}, prepare_file({str(path)!r})[0].digit)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

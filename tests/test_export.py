@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from watcher.classifier import Prediction
-from watcher.corrections import (
+from watcher.model.classifier import Prediction
+from watcher.protocol import NOT_A_DIGIT, Status
+from watcher.results.corrections import (
     CORRECTION_COLUMNS,
     Correction,
     CorrectionsError,
     CorrectionsFile,
     read_corrections,
 )
-from watcher.export import FINAL_COLUMNS, ExportError, ExportSettings, export_table
-from watcher.protocol import NOT_A_DIGIT, Status
-from watcher.results import ResultRow
-from watcher.results_file import ResultsFile
-from watcher.results_reader import ResultsReader, read_results
+from watcher.results.csv_file import ResultsFile
+from watcher.results.export import FINAL_COLUMNS, ExportError, ExportSettings, export_table
+from watcher.results.reader import ResultsReader, read_results
+from watcher.results.rows import ResultRow
 
 
 def write_results(path: Path, rows: list[tuple[str, int | None, float | None, Status, str, int | None]]) -> None:
@@ -148,7 +148,7 @@ def test_a_bad_corrections_file_is_refused_with_its_line(tmp_path: Path, text: s
 def test_reader_follows_a_growing_file_and_keeps_a_name_with_a_line_break(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("watcher.results_reader.READ_CHUNK", 7)  # chunks end inside the quoted name too
+    monkeypatch.setattr("watcher.results.reader.READ_CHUNK", 7)  # chunks end inside the quoted name too
     path = tmp_path / "predictions.csv"
     write_results(path, [("one\nname.png", 1, 0.9, Status.OK, "h1", None)])
     reader = ResultsReader(path)

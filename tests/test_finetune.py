@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from train.corrected import NOT_A_DIGIT_LABEL, Skip, gather
 from train.data import SHIPPED_REPLAY, ReplaySource
 from watcher.cli import app
-from watcher.corrections import Correction, CorrectionsFile
 from watcher.protocol import NOT_A_DIGIT
+from watcher.results.corrections import Correction, CorrectionsFile
 
 SMALL_MNIST = Path(__file__).parent / "data" / "mnist_small.npz"
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from watcher.classifier import Classifier
-from watcher.imaging import prepare_file
+from watcher.model.classifier import Classifier
 from watcher.protocol import Status
+from watcher.reading.imaging import prepare_file
 
 SIDE = 200  # pixels: the digit's height in the file
 THICK = 18  # pixels: width of the ring's sides

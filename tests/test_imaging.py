@@ -13,9 +13,9 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 from scipy import ndimage
 
-from watcher import imaging
-from watcher.imaging import DIGIT_BOX, OUTPUT_SIZE, normalise_array, normalise_file, prepare_file
-from watcher.loading import ImageError
+from watcher.reading import imaging
+from watcher.reading.imaging import DIGIT_BOX, OUTPUT_SIZE, normalise_array, normalise_file, prepare_file
+from watcher.reading.loading import ImageError
 
 EXIF_ORIENTATION = 0x0112
 
@@ -304,7 +304,7 @@ def test_ruled_line_alone_is_no_digit():
 @pytest.mark.parametrize(("side", "block"), [(40, 20), (200, 100)])
 def test_solid_block_is_left_to_the_model_which_flags_it(side, block):
     """No rule refuses a blot (thick marker 1s and 8s are nearly solid too): the shipped model flags it."""
-    from watcher.classifier import Classifier
+    from watcher.model.classifier import Classifier
 
     page = np.ones((side, side), np.float32)
     start = (side - block) // 2

@@ -7,9 +7,9 @@ from pathlib import PurePosixPath
 import pytest
 
 from watcher.errors import ServiceError
-from watcher.inbox import check_layout, why_ignored
-from watcher.results import ResultsError
-from watcher.results_file import check_results_header
+from watcher.results.csv_file import check_results_header
+from watcher.results.rows import ResultsError
+from watcher.service.inbox import check_layout, why_ignored
 from watcher.settings import IMAGE_PATTERNS, WatchSettings
 
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-from watcher import loading
-from watcher.loading import ImageError, decode_image, load_image, read_image_bytes
+from watcher.reading import loading
+from watcher.reading.loading import ImageError, decode_image, load_image, read_image_bytes
 
 EXIF_ORIENTATION = 0x0112  # the EXIF tag phones and cameras write instead of rotating the pixels
 

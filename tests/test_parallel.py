@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from document_files import assert_read_right
-from watcher.imaging import prepare_file
-from watcher.parallel import MIN_PARALLEL, PreparePool, is_document, prepared_in_order
+from watcher.reading.imaging import prepare_file
+from watcher.reading.pool import MIN_PARALLEL, PreparePool, is_document, prepared_in_order
 
 
 def test_workers_give_the_same_results_in_order(digit_files, tmp_path):
@@ -90,7 +90,7 @@ def test_the_command_line_starts_without_importing_scipy():
     # SciPy takes 0.15 s to import; `classify` hands its files to decode workers
     # (which have it preloaded), so its own process must not pay for it.
     code = (
-        "import sys; import watcher.cli, watcher.batch, watcher.service; "
+        "import sys; import watcher.cli, watcher.batch.classify, watcher.service.loop; "
         "assert 'scipy' not in sys.modules, 'scipy imported at start-up'"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from watcher.classifier import Classifier
-from watcher.imaging import Prepared, normalise_array
-from watcher.processing import classify_isolating
+from watcher.model.classifier import Classifier
 from watcher.protocol import Status
+from watcher.reading.imaging import Prepared, normalise_array
+from watcher.service.processing import classify_isolating
 
 
 def test_a_row_the_model_cannot_take_gets_an_error_row_and_the_others_are_read(mnist_small):

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from document_files import SLOW_CALLS, assert_read_right, drawing_pdf
-from watcher.imaging import prepare_file
-from watcher.parallel import PreparePool, prepared_in_order
+from watcher.reading.imaging import prepare_file
+from watcher.reading.pool import PreparePool, prepared_in_order
 
 LIMIT = 1.0  # seconds: --read-timeout in these tests
 GRACE = 2.0  # seconds past the limit an error row may take (the worker ends, the pool restarts)

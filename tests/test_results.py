@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from watcher.classifier import Prediction
-from watcher.results import COLUMNS, LEGACY_COLUMNS, ResultRow, neutralise, read_ledger, unneutralise
-from watcher.results_file import ResultsFile, repair_torn_row
+from watcher.model.classifier import Prediction
+from watcher.results.csv_file import ResultsFile, repair_torn_row
+from watcher.results.rows import COLUMNS, LEGACY_COLUMNS, ResultRow, neutralise, read_ledger, unneutralise
 
 AWKWARD_NAMES = [
     "plain.png",
@@ -164,7 +164,7 @@ def test_the_page_column_comes_last_and_is_empty_for_a_single_image(tmp_path):
 
 
 def test_ledger_of_foreign_csv_is_a_clear_error(tmp_path):
-    from watcher.results import ResultsError
+    from watcher.results.rows import ResultsError
 
     path = tmp_path / "results.csv"
     path.write_text("a,b\n1,2\n")

@@ -9,9 +9,9 @@ import sys
 import pandas as pd
 import pytest
 
-from watcher.classifier import Prediction
-from watcher.results import ResultRow, ResultsError, read_ledger
-from watcher.results_file import ResultsFile, repair_torn_row
+from watcher.model.classifier import Prediction
+from watcher.results.csv_file import ResultsFile, repair_torn_row
+from watcher.results.rows import ResultRow, ResultsError, read_ledger
 
 
 def ok(digit: int = 3) -> Prediction:
@@ -70,9 +70,9 @@ def test_a_long_tail_that_is_not_a_row_is_refused(tmp_path):
 FULL_DISK_CHILD = """
 import resource, sys
 from pathlib import Path
-from watcher.classifier import Prediction
-from watcher.results import ResultRow, ResultsError, read_ledger
-from watcher.results_file import ResultsFile
+from watcher.model.classifier import Prediction
+from watcher.results.rows import ResultRow, ResultsError, read_ledger
+from watcher.results.csv_file import ResultsFile
 path = Path(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
 with ResultsFile(path) as results:
@@ -149,8 +149,8 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_file(tmp_path):
 SECOND_WRITER = """
 import sys
 from pathlib import Path
-from watcher.results import ResultsError
-from watcher.results_file import ResultsFile
+from watcher.results.rows import ResultsError
+from watcher.results.csv_file import ResultsFile
 try:
     ResultsFile(Path(sys.argv[1]))
 except ResultsError as exc:

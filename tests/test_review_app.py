@@ -14,7 +14,7 @@ from PIL import Image
 
 from review_helpers import HOSTILE_NAME, review_folder, sha256_of
 from service_helpers import wait_for
-from watcher.corrections import read_corrections
+from watcher.results.corrections import read_corrections
 from watcher.review.app import TOKEN_HEADER, create_app
 from watcher.settings import ReviewSettings
 

@@ -20,8 +20,8 @@ from selenium.webdriver.common.keys import Keys
 
 from review_helpers import HOSTILE_NAME, ReviewProcess, review_folder
 from service_helpers import wait_for
-from watcher.corrections import Correction, CorrectionsError, read_corrections
-from watcher.results_reader import read_results
+from watcher.results.corrections import Correction, CorrectionsError, read_corrections
+from watcher.results.reader import read_results
 from watcher.review.spot import spot_checked
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

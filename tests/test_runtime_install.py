@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from service_helpers import read_rows
-from watcher.backends import TRAIN_EXTRA
-from watcher.classifier import default_model_path
-from watcher.review.report import REPORT_EXTRA
+from watcher.model.backends import TRAIN_EXTRA
+from watcher.model.classifier import default_model_path
+from watcher.report.build import REPORT_EXTRA
 from watcher.review.server import REVIEW_EXTRA
 
 # The `train` extra's, the `review` and `report` extras' (FastAPI, uvicorn, Jinja2, matplotlib), and the

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from train.data import normalise_digits
-from watcher.imaging import prepare_file
-from watcher.loading import decode_image, is_heif
+from watcher.reading.imaging import prepare_file
+from watcher.reading.loading import decode_image, is_heif
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 FILE_MODES = {"L": "L", "RGB": "RGB", "P": "P", "I;16": "I;16", "1": "1", "RGBA-border": "RGBA", "RGBA-clear": "RGBA"}

@@ -15,14 +15,14 @@ import time
 import pytest
 
 from service_helpers import png_bytes, read_rows, wait_for, wait_for_rows
-from watcher import service
+from watcher.service import loop as service
+from watcher.service.stability import OPEN_GRACE, StabilityTracker
 from watcher.settings import WatchSettings
-from watcher.stability import OPEN_GRACE, StabilityTracker
 
 
 @pytest.fixture(scope="module")
 def classifier(served_model_path):
-    from watcher.classifier import Classifier
+    from watcher.model.classifier import Classifier
 
     return Classifier(served_model_path)
 
@@ -102,7 +102,7 @@ def test_stop_event_ends_the_service_promptly(tmp_path, classifier):
 @pytest.fixture
 def deaf_observer(monkeypatch):
     """An observer whose events are all lost, as in a kernel queue overflow or on a share without events."""
-    from watcher.observing import HintHandler
+    from watcher.service.observing import HintHandler
 
     for hook in ("on_created", "on_moved", "on_modified", "on_closed"):
         monkeypatch.setattr(HintHandler, hook, lambda self, event: None)

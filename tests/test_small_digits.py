@@ -10,10 +10,10 @@ import pypdfium2
 import pytest
 from PIL import Image
 
-from watcher.documents import open_document
-from watcher.imaging import normalise_array, normalise_file, prepare_file
-from watcher.loading import ImageError, ImageReader
 from watcher.protocol import Status
+from watcher.reading.documents import open_document
+from watcher.reading.imaging import normalise_array, normalise_file, prepare_file
+from watcher.reading.loading import ImageError, ImageReader
 
 A4 = (2480, 3508)  # pixels: width and height of an A4 page at 300 dpi
 PAPER = 235  # grey level of the paper, ink is darker by INK
@@ -90,8 +90,8 @@ def test_small_digit_on_an_a4_page_is_read(tmp_path, mnist_small, suffix, share,
 
 
 def test_digit_too_few_pixels_across_for_the_reduced_reading_is_read(tmp_path, mnist_small):
-    from watcher.imaging import ANALYSIS_SIDE
-    from watcher.ink import find_ink
+    from watcher.reading.imaging import ANALYSIS_SIDE
+    from watcher.reading.ink import find_ink
 
     digit = mnist_small["x_test"][25]
     path = save(a4_page(digit, 0.06, np.random.default_rng(25)), tmp_path / "page.jpg")
@@ -141,7 +141,7 @@ class CountingReader(ImageReader):
 
 
 def test_a_digit_filling_its_page_is_read_without_a_closer_look(mnist_small):
-    from watcher.imaging import normalise_page
+    from watcher.reading.imaging import normalise_page
 
     image = Image.fromarray(255 - np.kron(mnist_small["x_test"][DIGITS[0]], np.ones((10, 10), np.uint8)))
     data = io.BytesIO()
@@ -210,7 +210,7 @@ def reduced_page(rng: np.random.Generator) -> np.ndarray:
 
 
 def test_ink_spot_is_found_with_room_around_it():
-    from watcher.ink import find_ink_spot
+    from watcher.reading.ink import find_ink_spot
 
     page = reduced_page(np.random.default_rng(0))
     page[50:56, 60:64] -= 0.3  # a small digit, a few diluted pixels at this scale
@@ -221,7 +221,7 @@ def test_ink_spot_is_found_with_room_around_it():
 
 
 def test_ink_spots_all_over_the_page_are_not_a_small_digit():
-    from watcher.ink import find_ink_spot
+    from watcher.reading.ink import find_ink_spot
 
     rng = np.random.default_rng(0)
     page = reduced_page(rng)
@@ -231,7 +231,7 @@ def test_ink_spots_all_over_the_page_are_not_a_small_digit():
 
 
 def test_ink_across_the_page_is_not_a_small_digit():
-    from watcher.ink import find_ink_spot
+    from watcher.reading.ink import find_ink_spot
 
     page = reduced_page(np.random.default_rng(0))
     page[::30, :] -= 0.1  # faint squared paper: one patch of ink as large as the page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from service_helpers import wait_for
-from watcher.stability import OPEN_GRACE, StabilityTracker
+from watcher.service.stability import OPEN_GRACE, StabilityTracker
 
 
 def test_fresh_file_waits_for_settle_then_is_ready(tmp_path):

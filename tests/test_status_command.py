@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from telemetry_helpers import seconds_ago, write_status
 from watcher.cli import app
+from watcher.ops.status import Health, StatusError, check_status, pid_alive
+from watcher.ops.telemetry import Telemetry
 from watcher.protocol import ServiceState
-from watcher.status import Health, StatusError, check_status, pid_alive
-from watcher.telemetry import Telemetry
 
 TIMEOUT = 60  # seconds for one run of the console script (it imports no model: well under one)
 

@@ -24,8 +24,8 @@ STOP_SECONDS = 2.0  # the promise: a stop ends the service within 2 s plus the b
 SLOW_LOG_SERVICE = """
 import logging, sys, time
 from pathlib import Path
-from watcher import service
-from watcher.logs import configure_logging
+from watcher.service import loop as service
+from watcher.ops.logs import configure_logging
 from watcher.settings import WatchSettings
 
 class SlowSink(logging.Handler):

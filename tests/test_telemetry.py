@@ -20,10 +20,10 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry_helpers import NotifyReceiver, heartbeat
-from watcher import sdnotify
-from watcher.heartbeat import StatusError, read_heartbeat, status_path_for, write_heartbeat
+from watcher.ops import sdnotify
+from watcher.ops.heartbeat import StatusError, read_heartbeat, status_path_for, write_heartbeat
+from watcher.ops.telemetry import Telemetry, TelemetryError
 from watcher.protocol import ErrorKind, ServiceState
-from watcher.telemetry import Telemetry, TelemetryError
 
 SYSTEMD_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
@@ -123,7 +123,7 @@ def test_notify_to_a_broken_socket_returns_false_and_logs_at_debug(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, address: str, words: str
 ) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", address.format(tmp=tmp_path))
-    with caplog.at_level(logging.DEBUG, logger="watcher.sdnotify"):
+    with caplog.at_level(logging.DEBUG, logger="watcher.ops.sdnotify"):
         assert sdnotify.notify("READY=1") is False
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]
     assert words in caplog.records[0].getMessage()
@@ -195,7 +195,7 @@ def test_write_failure_returns_false_and_warns_once(tmp_path: Path, caplog: pyte
     folder = tmp_path / "not-yet"
     path = folder / "predictions.csv.status.json"
     beat = heartbeat(folder / "predictions.csv")
-    with caplog.at_level(logging.DEBUG, logger="watcher.heartbeat"):
+    with caplog.at_level(logging.DEBUG, logger="watcher.ops.heartbeat"):
         assert write_heartbeat(path, beat) is False  # no folder
         assert write_heartbeat(path, beat) is False
         folder.mkdir()

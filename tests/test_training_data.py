@@ -10,7 +10,7 @@ import pytest
 from PIL import ImageFont
 
 from train import negatives, variants
-from watcher.imaging import normalise_array
+from watcher.reading.imaging import normalise_array
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -90,7 +90,7 @@ def test_training_fonts_load_and_none_is_a_benchmark_family():
 def test_an_ensemble_outputs_the_mean_of_its_members_logits():
     from train.fit import ensemble
     from train.model import build_model
-    from watcher.backends import import_keras_quietly
+    from watcher.model.backends import import_keras_quietly
 
     keras = import_keras_quietly()
     keras.utils.set_random_seed(4)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from watcher.corrections import Correction, corrections_by_file, find_file, read_corrections, winning
-from watcher.documents import on_page
-from watcher.imaging import normalise_page
-from watcher.loading import ImageError, read_image_bytes
 from watcher.protocol import Status
+from watcher.reading.documents import on_page
+from watcher.reading.imaging import normalise_page
+from watcher.reading.loading import ImageError, read_image_bytes
+from watcher.results.corrections import Correction, corrections_by_file, find_file, read_corrections, winning
 
 log = logging.getLogger(__name__)
 

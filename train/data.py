@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from watcher import imaging
-from watcher.backends import TRAIN_EXTRA
-from watcher.loading import ImageError
+from watcher.model.backends import TRAIN_EXTRA
+from watcher.reading import imaging
+from watcher.reading.loading import ImageError
 
 log = logging.getLogger(__name__)
 

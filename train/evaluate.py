@@ -10,7 +10,7 @@ import numpy as np
 from train.calibrate import expected_calibration_error
 from train.data import load_mnist, normalise_digits
 from train.report import confusion_matrix
-from watcher.classifier import Classifier
+from watcher.model.classifier import Classifier
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Export a trained Keras model to LiteRT (NAME.tflite beside NAME.keras) and check it agrees.
 
 The service runs the .tflite with the LiteRT interpreter, so it starts without
-importing TensorFlow (see `watcher/backends.py`). The export records the
+importing TensorFlow (see `watcher/model/backends.py`). The export records the
 SHA-256 of the Keras file it came from; the service uses the .tflite only
 while that record matches, so a retrained .keras is never shadowed by an old
 export. `digitwatch train` exports every model it writes; after replacing a
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from train.data import load_mnist, normalise_digits
-from watcher.backends import LITERT_SUFFIX, SOURCE_KEY, LiteRTBackend, file_sha256, import_keras_quietly
+from watcher.model.backends import LITERT_SUFFIX, SOURCE_KEY, LiteRTBackend, file_sha256, import_keras_quietly
 
 log = logging.getLogger(__name__)
 

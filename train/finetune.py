@@ -27,8 +27,8 @@ from train.corrected import NOT_A_DIGIT_LABEL, Corrected, gather
 from train.data import ReplaySource, load_replay, normalise_digits
 from train.export import export_litert
 from train.fit import CLASSES, one_hot, training_stream
-from watcher.backends import import_keras_quietly
-from watcher.classifier import default_model_path, read_metadata
+from watcher.model.backends import import_keras_quietly
+from watcher.model.classifier import default_model_path, read_metadata
 
 if TYPE_CHECKING:
     import keras

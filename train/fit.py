@@ -24,8 +24,9 @@ from train import (
 )
 from train.data import Dataset, load_mnist, normalise_digits
 from train.export import export_litert
-from watcher import __version__, imaging
-from watcher.backends import import_keras_quietly
+from watcher import __version__
+from watcher.model.backends import import_keras_quietly
+from watcher.reading import imaging
 
 if TYPE_CHECKING:
     import keras

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from watcher import imaging
-from watcher.loading import ImageError
+from watcher.reading import imaging
+from watcher.reading.loading import ImageError
 
 # Every letter but those a hand draws as a digit: O o D Q (0), I l i j J (1), Z z (2), S s (5), b (6), q g (9).
 LETTERS = "ABCEFGHKLMNPRTUVWXYacdefhkmnprtuvwxy"

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import numpy as np
 
-from watcher.backends import TRAIN_EXTRA, ExtraMissing
+from watcher.model.backends import TRAIN_EXTRA, ExtraMissing
 
 
 def pyplot() -> ModuleType:

@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from train.negatives import CANVAS, _default_font, _font, font_files
-from watcher import imaging
-from watcher.loading import ImageError
+from watcher.reading import imaging
+from watcher.reading.loading import ImageError
 
 HAIRLINE_SHARE = 1 / 3  # of the printed digits: thin strokes made hairlines
 

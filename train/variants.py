@@ -3,7 +3,7 @@
 A thick marker and a low-resolution raster change a digit before normalisation
 (the normaliser crops the thicker ink and scales it back to 20 px), so these
 variants are made from MNIST digits on a page-sized canvas and run through
-`watcher.imaging.normalise_array`: the model learns exactly the pixels the
+`watcher.reading.imaging.normalise_array`: the model learns exactly the pixels the
 service will show it. Drawing and normalising happen once per run, in numpy;
 the per-batch augmentation in train/augment.py then warps them like any digit.
 """
@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from watcher import imaging
-from watcher.loading import ImageError
+from watcher.reading import imaging
+from watcher.reading.loading import ImageError
 
 UPSCALE = 4  # the pen is widened on the digit drawn 4x larger, so widths are exact to a quarter pixel
 THICK_SHARE = 0.45  # of the variants: thick marker; the rest are low-resolution rasters

@@ -65,7 +65,7 @@ class ClassifySettings:
 
 @dataclass(frozen=True)
 class WatchSettings:
-    """What `digitwatch watch` needs; see `watcher.service` for what each setting does."""
+    """What `digitwatch watch` needs; see `watcher.service.loop` for what each setting does."""
 
     inbox: Path = DEFAULT_INBOX
     results: Path = DEFAULT_RESULTS

@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from watcher.batch import InputError, classify
-from watcher.classifier import ModelError
+from watcher.batch.classify import InputError, classify
 from watcher.commands import MaxPagesOption, ModelOption, NeutraliseOption, ReadTimeoutOption, fail
-from watcher.logs import configure_logging
+from watcher.model.classifier import ModelError
+from watcher.ops.logs import configure_logging
 from watcher.protocol import After, Engine, LogLevel
-from watcher.results import ResultsError
+from watcher.results.rows import ResultsError
 from watcher.settings import ClassifySettings, SparkSettings
 
 DEFAULTS = ClassifySettings(paths=())  # the one source of the defaults below

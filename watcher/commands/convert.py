@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from watcher.backends import ModelError
 from watcher.commands import fail
-from watcher.logs import configure_logging
+from watcher.model.backends import ModelError
+from watcher.ops.logs import configure_logging
 
 
 def convert_command(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from watcher.classifier import ModelError
 from watcher.commands import DataOption, ModelOption, fail
-from watcher.logs import configure_logging
+from watcher.model.classifier import ModelError
+from watcher.ops.logs import configure_logging
 
 
 def evaluate_command(

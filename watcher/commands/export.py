@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from watcher.commands import NeutraliseOption, fail
-from watcher.corrections import CorrectionsError
-from watcher.export import ExportError, ExportSettings, export_table
 from watcher.protocol import Table
-from watcher.results import ResultsError
+from watcher.results.corrections import CorrectionsError
+from watcher.results.export import ExportError, ExportSettings, export_table
+from watcher.results.rows import ResultsError
 from watcher.settings import DEFAULT_RESULTS, corrections_beside
 
 

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from watcher.backends import ExtraMissing
 from watcher.commands import fail
-from watcher.corrections import CorrectionsError
-from watcher.results import ResultsError
+from watcher.model.backends import ExtraMissing
+from watcher.results.corrections import CorrectionsError
+from watcher.results.rows import ResultsError
 from watcher.settings import DEFAULT_RESULTS, DEFAULT_REVIEW_BELOW, ReportSettings
 
 if TYPE_CHECKING:
-    from watcher.review.agreement import Agreement
+    from watcher.report.agreement import Agreement
 
 
 def report_command(
@@ -50,7 +50,7 @@ def report_command(
     """Write one HTML page: counts by status and day, digits, confidence, why files got no digit, rows per hour;
     then agreement with people's corrections and the share of sure (ok) answers that spot checks found wrong."""
     # Imported here: it brings pandas, which no other command (above all not `watch`) should load.
-    from watcher.review.report import ReportError, write_report
+    from watcher.report.build import ReportError, write_report
 
     settings = ReportSettings(results=results, out=out, corrections=corrections, below=below)
 

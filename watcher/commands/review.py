@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from watcher.backends import ExtraMissing
 from watcher.commands import fail
-from watcher.logs import configure_logging
+from watcher.model.backends import ExtraMissing
+from watcher.ops.logs import configure_logging
 from watcher.protocol import LogLevel
 from watcher.review.server import ReviewError, serve
 from watcher.settings import ReviewSettings

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from watcher.commands import fail
+from watcher.ops.status import Health, StatusError, check_status
 from watcher.settings import DEFAULT_RESULTS
-from watcher.status import Health, StatusError, check_status
 
 # What to do next, for each way of not being healthy.
 NEXT_STEP = {

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from watcher.backends import ModelError
 from watcher.commands import DataOption, fail
-from watcher.logs import configure_logging
+from watcher.model.backends import ModelError
+from watcher.ops.logs import configure_logging
 from watcher.settings import DEFAULT_INBOX, image_folders_beside
 
 DEFAULT_OUTPUT = Path("models") / "digitwatch.keras"
@@ -159,7 +159,7 @@ def _fine_tune(*, epochs: int | None, **options: Any) -> None:
     from train.data import DataError
     from train.export import ExportError
     from train.finetune import FineTuneError, FineTuneSettings, fine_tune
-    from watcher.corrections import CorrectionsError
+    from watcher.results.corrections import CorrectionsError
 
     settings = FineTuneSettings(**options)
     if epochs:

@@ -12,16 +12,16 @@ from typing import Annotated
 
 import typer
 
-from watcher import service
-from watcher.classifier import ModelError
 from watcher.commands import MaxPagesOption, ModelOption, NeutraliseOption, ReadTimeoutOption, fail
 from watcher.errors import ServiceError
-from watcher.inbox import MAX_SECONDS
-from watcher.logs import configure_logging
+from watcher.model.classifier import ModelError
+from watcher.ops.logs import configure_logging
+from watcher.ops.telemetry import TelemetryError
 from watcher.protocol import After, LogFormat, LogLevel
-from watcher.results import ResultsError
+from watcher.results.rows import ResultsError
+from watcher.service import loop as service
+from watcher.service.inbox import MAX_SECONDS
 from watcher.settings import WatchSettings
-from watcher.telemetry import TelemetryError
 
 DEFAULTS = WatchSettings()  # the one source of every default below
 

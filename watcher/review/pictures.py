@@ -12,9 +12,9 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
-from watcher.documents import on_page
-from watcher.imaging import normalise_page
-from watcher.loading import ImageError, PageReader, read_image_bytes
+from watcher.reading.documents import on_page
+from watcher.reading.imaging import normalise_page
+from watcher.reading.loading import ImageError, PageReader, read_image_bytes
 
 THUMBNAIL_SIDE = 200  # pixels, longer side of a file's thumbnail
 T = TypeVar("T")

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from watcher.corrections import Correction, corrections_by_file, read_corrections, winning
 from watcher.protocol import Status
-from watcher.results_reader import ResultRecord, ResultsReader
+from watcher.results.corrections import Correction, corrections_by_file, read_corrections, winning
+from watcher.results.reader import ResultRecord, ResultsReader
 from watcher.review.spot import Why, draw, drawn, why_queued
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import signal
 import socket
 from collections.abc import Callable
 
-from watcher.backends import ExtraMissing
+from watcher.model.backends import ExtraMissing
 from watcher.settings import ReviewSettings
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import hashlib
 from enum import StrEnum
 
 from watcher.protocol import Status
-from watcher.results_reader import ResultRecord
+from watcher.results.reader import ResultRecord
 
 DRAW_BYTES = 8  # of the row's hash: 2**64 steps, far finer than any share asked for
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from watcher.classifier import Classifier
-from watcher.imaging import Prepared, prepare_bytes
-from watcher.inbox import why_ignored
-from watcher.processing import classify_isolating
-from watcher.results import ResultRow, utc_now
+from watcher.model.classifier import Classifier
+from watcher.reading.imaging import Prepared, prepare_bytes
+from watcher.results.rows import ResultRow, utc_now
+from watcher.service.inbox import why_ignored
+from watcher.service.processing import classify_isolating
 
 if TYPE_CHECKING:
     import pandas as pd

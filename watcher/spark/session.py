@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from watcher.parallel import WORKER_ENV
+from watcher.reading.pool import WORKER_ENV
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

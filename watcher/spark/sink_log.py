@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from watcher.protocol import Status
-from watcher.results_reader import ResultRecord
+from watcher.results.reader import ResultRecord
 
 SINK_LOG = "_spark_metadata"
 LOG_VERSION = "v1"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from watcher.classifier import Classifier
+from watcher.model.classifier import Classifier
 from watcher.protocol import After
 from watcher.settings import SparkSettings, processed_beside
 from watcher.spark.files import ROW_SCHEMA, FileClassifier

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from watcher.heartbeat import Heartbeat, StatusError, read_heartbeat, status_path_for
+from watcher.ops.heartbeat import Heartbeat, StatusError, read_heartbeat, status_path_for
 from watcher.protocol import ServiceState
 
 __all__ = ["Health", "StatusError", "StatusReport", "check_status"]

@@ -20,9 +20,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from watcher.corrections import Correction, corrections_by_file, winning
 from watcher.protocol import NOT_A_DIGIT, Status
-from watcher.results_reader import ResultRecord
+from watcher.results.corrections import Correction, corrections_by_file, winning
+from watcher.results.reader import ResultRecord
 from watcher.review.spot import Why, why_queued
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% interval

@@ -18,17 +18,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from watcher.classifier import Classifier, Prediction
-from watcher.disposal import Disposer
-from watcher.imaging import Prepared
-from watcher.loading import ImageError
-from watcher.logs import decision
-from watcher.parallel import PreparePool, StopFlag, is_document, prepare_safely, release_free_memory
+from watcher.model.classifier import Classifier, Prediction
+from watcher.ops.logs import decision
 from watcher.protocol import After, Status
-from watcher.results import ResultRow, ledger_key
-from watcher.results_file import ResultsFile
+from watcher.reading.imaging import Prepared
+from watcher.reading.loading import ImageError
+from watcher.reading.pool import PreparePool, StopFlag, is_document, prepare_safely, release_free_memory
+from watcher.results.csv_file import ResultsFile
+from watcher.results.rows import ResultRow, ledger_key
+from watcher.service.disposal import Disposer
+from watcher.service.stability import Candidate, Signature, signature_of
 from watcher.settings import DEFAULT_MAX_PAGES
-from watcher.stability import Candidate, Signature, signature_of
 
 log = logging.getLogger(__name__)
 

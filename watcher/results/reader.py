@@ -1,6 +1,6 @@
 """Read a results CSV back as typed records, all at once or following it as it grows.
 
-The service and `classify` write the file (`watcher.results_file`); `export`
+The service and `classify` write the file (`watcher.results.csv_file`); `export`
 and `review` read it here. Files written before the page column (0.2 and
 earlier) read as single images.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watcher.protocol import Status
-from watcher.results import COLUMNS, LEGACY_COLUMNS, ResultsError, unneutralise
+from watcher.results.rows import COLUMNS, LEGACY_COLUMNS, ResultsError, unneutralise
 
 READ_CHUNK = 4 * 1024 * 1024  # bytes read at a time: progress is reported per chunk
 

@@ -1,10 +1,10 @@
 """The watch service: backlog first, then events as hints, stable files in micro-batches, until stopped.
 
 One worker thread (the caller's) owns all state. The watchdog observer only
-puts hints on a queue (`watcher.observing`); a stability tracker holds each
-nominated file until it is closed and quiet (`watcher.stability`); stable
+puts hints on a queue (`watcher.service.observing`); a stability tracker holds each
+nominated file until it is closed and quiet (`watcher.service.stability`); stable
 files are read, classified together, recorded and disposed of in batches
-(`watcher.processing`). A periodic rescan, and a rescan after any observer
+(`watcher.service.processing`). A periodic rescan, and a rescan after any observer
 overflow or failure, catch whatever events missed. Setting the stop event
 (SIGTERM, SIGINT, or a test) ends the loop after the batch in hand.
 """
@@ -22,22 +22,22 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
-from watcher import observing
-from watcher.classifier import Classifier, ModelError
 from watcher.cores import available_cores
-from watcher.disposal import Disposer
 from watcher.errors import ServiceError
-from watcher.inbox import check_layout, link_escapes, relative_name, scan, why_ignored
-from watcher.logs import decision
-from watcher.parallel import PreparePool
-from watcher.processing import BatchOutcome, Job, Processor
+from watcher.model.classifier import Classifier, ModelError
+from watcher.ops.logs import decision
+from watcher.ops.telemetry import Telemetry
 from watcher.protocol import ErrorKind, HintKind, Status
-from watcher.results import ResultsError, read_ledger
-from watcher.results_file import ResultsFile, check_results_header
+from watcher.reading.pool import PreparePool
+from watcher.results.csv_file import ResultsFile, check_results_header
+from watcher.results.rows import ResultsError, read_ledger
+from watcher.service import observing
+from watcher.service.disposal import Disposer
+from watcher.service.inbox import check_layout, link_escapes, relative_name, scan, why_ignored
+from watcher.service.processing import BatchOutcome, Job, Processor
+from watcher.service.stability import StabilityTracker
+from watcher.service.wakeup import Doorbell, HintQueue, ReloadRequest, StopRequest, stop_on_signals
 from watcher.settings import WatchSettings
-from watcher.stability import StabilityTracker
-from watcher.telemetry import Telemetry
-from watcher.wakeup import Doorbell, HintQueue, ReloadRequest, StopRequest, stop_on_signals
 
 __all__ = ["ServiceError", "run"]
 

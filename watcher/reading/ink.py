@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from watcher.loading import ImageError
 from watcher.protocol import Status
+from watcher.reading.loading import ImageError
 
 MIN_CONTRAST = 0.08  # ink must differ from paper by this much (0..1) to count as ink
 NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise deviations above the paper

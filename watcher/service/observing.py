@@ -28,7 +28,7 @@ from watchdog.observers.api import BaseObserver
 
 from watcher.errors import ServiceError
 from watcher.protocol import HintKind
-from watcher.wakeup import HintQueue
+from watcher.service.wakeup import HintQueue
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from watcher.classifier import Classifier
-from watcher.imaging import Prepared
-from watcher.inbox import is_utf8, link_escapes, scan, why_ignored
-from watcher.logs import decision
-from watcher.parallel import prepared_in_order
-from watcher.results import ResultRow, write_to_stdout
-from watcher.results_file import ResultsFile
+from watcher.model.classifier import Classifier
+from watcher.ops.logs import decision
+from watcher.reading.imaging import Prepared
+from watcher.reading.pool import prepared_in_order
+from watcher.results.csv_file import ResultsFile
+from watcher.results.rows import ResultRow, write_to_stdout
+from watcher.service.inbox import is_utf8, link_escapes, scan, why_ignored
 from watcher.settings import ClassifySettings
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from watcher import __version__, sdnotify
-from watcher.heartbeat import Heartbeat, StatusError, read_heartbeat, status_path_for, utc_now, write_heartbeat
-from watcher.metrics import Metrics
+from watcher import __version__
+from watcher.ops import sdnotify
+from watcher.ops.heartbeat import Heartbeat, StatusError, read_heartbeat, status_path_for, utc_now, write_heartbeat
+from watcher.ops.metrics import Metrics
 from watcher.protocol import ErrorKind, ServiceState, Status
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from watcher import imaging
-from watcher.backends import INFERENCE_THREADS, Backend, ModelError, import_keras_quietly, load_backend
+from watcher.model.backends import INFERENCE_THREADS, Backend, ModelError, import_keras_quietly, load_backend
 from watcher.protocol import Status
+from watcher.reading import imaging
 
 __all__ = ["Classifier", "ModelError", "Prediction", "default_model_path", "import_keras_quietly", "read_metadata"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from watcher.classifier import Prediction
+from watcher.model.classifier import Prediction
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from watcher.results import COLUMNS, LEGACY_COLUMNS, ResultRow, ResultsError, format_rows
+from watcher.results.rows import COLUMNS, LEGACY_COLUMNS, ResultRow, ResultsError, format_rows
 
 log = logging.getLogger(__name__)
 

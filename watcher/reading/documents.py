@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 from PIL import Image
 
-from watcher import loading
-from watcher.loading import ImageError, ImageReader, PageReader
+from watcher.reading import loading
+from watcher.reading.loading import ImageError, ImageReader, PageReader
 from watcher.settings import DEFAULT_MAX_PAGES
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 Counts by status and day, the digits read, the confidences, why files were
 refused, and the rows written per hour; then, from the corrections, how often
 people agreed with the model and how often its sure answers are wrong (see
-`watcher.review.agreement`). Charts are drawn with matplotlib and embedded in
+`watcher.report.agreement`). Charts are drawn with matplotlib and embedded in
 the page, so the one file can be mailed or archived.
 """
 
@@ -19,11 +19,11 @@ from typing import Any
 import pandas as pd
 
 from watcher.atomic import write_atomically
-from watcher.backends import ExtraMissing
-from watcher.corrections import read_corrections
+from watcher.model.backends import ExtraMissing
 from watcher.protocol import NOT_A_DIGIT, Status
-from watcher.results_reader import read_results
-from watcher.review.agreement import ANSWERS, Agreement, agreement
+from watcher.report.agreement import ANSWERS, Agreement, agreement
+from watcher.results.corrections import read_corrections
+from watcher.results.reader import read_results
 from watcher.review.spot import Why
 from watcher.settings import ReportSettings
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from watcher.protocol import NOT_A_DIGIT
-from watcher.results import neutralise, unneutralise, utc_now
+from watcher.results.rows import neutralise, unneutralise, utc_now
 
 CORRECTION_COLUMNS = ["filename", "page", "sha256", "predicted", "label", "corrected_at", "reviewer"]
 LABELS = frozenset([*(str(digit) for digit in range(10)), NOT_A_DIGIT])

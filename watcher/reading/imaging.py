@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from watcher.documents import open_document
-from watcher.loading import ImageError, ImageReader, PageReader, read_image_bytes
 from watcher.protocol import Status
+from watcher.reading.documents import open_document
+from watcher.reading.loading import ImageError, ImageReader, PageReader, read_image_bytes
 from watcher.settings import DEFAULT_MAX_PAGES
 
 if TYPE_CHECKING:
-    from watcher.ink import Ink
+    from watcher.reading.ink import Ink
 
 # Bump whenever the pixels this module makes from training inputs (MNIST's 28x28
 # digits, the 96-px synthetic non-digits) change; models record it. Reading pages
@@ -277,16 +277,16 @@ def _reduce_to_working_size(pixels: np.ndarray) -> np.ndarray:
 
 
 def _find_ink(pixels: np.ndarray) -> Ink:
-    """`watcher.ink.find_ink`, imported on first use: it brings in SciPy, slow to import,
+    """`watcher.reading.ink.find_ink`, imported on first use: it brings in SciPy, slow to import,
     and a process that hands all its files to decode workers never needs it."""
-    from watcher.ink import find_ink
+    from watcher.reading.ink import find_ink
 
     return find_ink(pixels)
 
 
 def _find_ink_spot(pixels: np.ndarray) -> tuple[slice, slice] | None:
-    """`watcher.ink.find_ink_spot`, imported on first use as `_find_ink` is."""
-    from watcher.ink import find_ink_spot
+    """`watcher.reading.ink.find_ink_spot`, imported on first use as `_find_ink` is."""
+    from watcher.reading.ink import find_ink_spot
 
     return find_ink_spot(pixels)
 

@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from watcher.cores import available_cores
-from watcher.decode_worker import Rows, prepare_safely, prepare_watched, release_free_memory, start_worker
-from watcher.documents import PDF_MAGIC_WITHIN, is_pdf
-from watcher.imaging import Prepared
-from watcher.loading import ImageError, is_heif, read_image_bytes
+from watcher.reading.documents import PDF_MAGIC_WITHIN, is_pdf
+from watcher.reading.imaging import Prepared
+from watcher.reading.loading import ImageError, is_heif, read_image_bytes
+from watcher.reading.worker import Rows, prepare_safely, prepare_watched, release_free_memory, start_worker
 from watcher.settings import DEFAULT_MAX_PAGES, DEFAULT_READ_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class PreparePool:
             os.environ.setdefault(name, value)  # read by numpy as each worker imports it
         self._context = multiprocessing.get_context("forkserver")
         # Imported once in the server, so each forked worker starts with them in memory.
-        self._context.set_forkserver_preload(["__main__", "watcher.decode_worker", "watcher.ink"])
+        self._context.set_forkserver_preload(["__main__", "watcher.reading.worker", "watcher.reading.ink"])
         self.workers = max(1, workers)
         self.max_pages = max_pages
         self.read_timeout = read_timeout

@@ -3,7 +3,7 @@
 A watchdog thread ends the worker when one step of a file (opening it, or one
 page) runs past the limit, after naming the file to the main process through
 a queue; a second thread ends it when the main process is gone. See
-`watcher.parallel` for the main process's side.
+`watcher.reading.pool` for the main process's side.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 from typing import Any
 
-from watcher.imaging import Prepared, prepare_file
-from watcher.loading import ImageError
+from watcher.reading.imaging import Prepared, prepare_file
+from watcher.reading.loading import ImageError
 from watcher.settings import DEFAULT_MAX_PAGES
 
 log = logging.getLogger(__name__)

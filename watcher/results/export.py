@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TextIO
 
 from watcher.atomic import write_atomically
-from watcher.corrections import Correction, corrections_by_file, read_corrections, winning
 from watcher.protocol import Source, Status, Table
-from watcher.results import COLUMNS, neutralise
-from watcher.results_reader import ResultRecord, read_results
+from watcher.results.corrections import Correction, corrections_by_file, read_corrections, winning
+from watcher.results.reader import ResultRecord, read_results
+from watcher.results.rows import COLUMNS, neutralise
 
 FINAL_COLUMNS = [*COLUMNS, "final_digit", "source"]
 

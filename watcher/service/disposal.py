@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from watcher.logs import decision
+from watcher.ops.logs import decision
 from watcher.protocol import After
 from watcher.settings import WatchSettings
 

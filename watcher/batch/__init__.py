@@ -1,0 +1,1 @@
+"""Local `classify`: files and folders named on the command line."""

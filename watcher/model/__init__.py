@@ -1,0 +1,1 @@
+"""The model: loading it on LiteRT or Keras, and classifying prepared images."""

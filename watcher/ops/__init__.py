@@ -1,0 +1,1 @@
+"""Operations: logs, status, heartbeat, metrics and systemd notification."""

@@ -1,0 +1,1 @@
+"""The `report` command's page: figures, charts and agreement with people."""

@@ -1,0 +1,1 @@
+"""Results: the row schema, the CSV store and its ledger, corrections and export."""
