@@ -14,7 +14,7 @@ import pandas as pd
 from fault_kit import Figures, Folder, drop_pngs, png
 from service_run import EXE, has_rows, read_rows, wait_until
 from watcher.results.csv_file import header_bytes
-from watcher.results.rows import COLUMNS
+from watcher.results.schema import COLUMNS
 
 FSIZE_LIMIT = 6000  # bytes the service may write to any file: the header and some dozens of rows
 FULL_FILES, FULL_GROUP = 100, 5  # files dropped, and how many at a time, so rows land in small batches

@@ -11,11 +11,10 @@ import numpy as np
 from PIL import Image
 
 from service_helpers import ServiceProcess, wait_for
-from watcher.model.classifier import Prediction
-from watcher.protocol import Status
+from watcher.protocol import Prediction, Status
 from watcher.results.corrections import CORRECTION_COLUMNS
-from watcher.results.csv_file import ResultsFile
-from watcher.results.rows import COLUMNS, ResultRow
+from watcher.results.csv_file import CsvStore
+from watcher.results.schema import COLUMNS, ResultRow
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>.png"
 
@@ -42,15 +41,15 @@ def review_folder(
         path = inbox / f"sure-{index:03d}.png"
         Image.fromarray(255 - digits[index]).resize((84, 84)).save(path)
         rows.append(_row(path, Prediction(Status.OK, int(labels[index]), 0.999)))
-    with ResultsFile(results) as writer:
+    with CsvStore(results) as writer:
         writer.append(rows)
     return inbox, results
 
 
 def _row(path: Path, prediction: Prediction) -> ResultRow:
-    return ResultRow(
-        filename=path.name,
-        prediction=prediction,
+    return ResultRow.of(
+        path.name,
+        prediction,
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         processed_at="2026-12-01T09:00:00.000Z",
     )

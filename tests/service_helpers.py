@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from watcher.results.rows import COLUMNS
+from watcher.results.schema import COLUMNS
 
 READY_TIMEOUT = 90.0  # seconds: TensorFlow alone takes ~4 s to import on two busy cores
 OUTCOME_TIMEOUT = 60.0  # seconds to wait for rows once the service is ready

@@ -14,6 +14,12 @@ from train.data import normalise_digits
 from train.export import export_litert, with_source_digest
 from watcher.model.backends import ModelError, read_source_digest
 from watcher.model.classifier import Classifier
+from watcher.reading.imaging import prepare_file
+
+
+def classify_paths(classifier, paths):
+    """The predictions for files, as the pipeline makes them: each file read, then one model call."""
+    return classifier.classify_prepared([page for path in paths for page in prepare_file(path)])
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +45,8 @@ def test_litert_gives_the_same_predictions_as_keras(exported, mnist_small):
 
 def test_files_classify_alike_with_either_backend(exported, digit_files):
     paths = [path for path, _ in digit_files(30)]
-    from_litert = Classifier(exported).classify_files(paths)
-    from_keras = Classifier(exported, backend="keras").classify_files(paths)
+    from_litert = classify_paths(Classifier(exported), paths)
+    from_keras = classify_paths(Classifier(exported, backend="keras"), paths)
     assert [(p.status, p.digit) for p in from_litert] == [(p.status, p.digit) for p in from_keras]
 
 
@@ -66,7 +72,7 @@ def test_a_tflite_file_can_be_given_directly(exported, digit_files):
     assert classifier.backend.name == "litert"
     assert classifier.uncertain_below == 0.3  # the metadata beside it is read as for the .keras
     paths = [path for path, _ in digit_files(10)]
-    assert all(p.status in ("ok", "uncertain") for p in classifier.classify_files(paths))
+    assert all(p.status in ("ok", "uncertain") for p in classify_paths(classifier, paths))
 
 
 def test_a_broken_tflite_is_a_model_error(tmp_path):

@@ -9,6 +9,12 @@ import numpy as np
 import pytest
 
 from watcher.model.classifier import Classifier, ModelError, default_model_path
+from watcher.reading.imaging import prepare_file
+
+
+def classify_paths(classifier, paths):
+    """The predictions for files, as the pipeline makes them: each file read, then one model call."""
+    return classifier.classify_prepared([page for path in paths for page in prepare_file(path)])
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +41,7 @@ def tutorial_h5_model(tmp_path_factory, mnist_small) -> Path:
 def test_tutorial_784_input_h5_model_classifies_files(tutorial_h5_model, digit_files):
     files = digit_files(60)
     classifier = Classifier(tutorial_h5_model)
-    predictions = classifier.classify_files([path for path, _ in files])
+    predictions = classify_paths(classifier, [path for path, _ in files])
     correct = sum(p.digit == label for p, (_, label) in zip(predictions, files, strict=True))
     assert correct >= 45  # 1,000 training digits and 5 epochs: well above chance (6 of 60)
     for p in predictions:
@@ -54,7 +60,7 @@ def test_tiny_keras_model_with_metadata(tiny_model_path, digit_files):
     files = digit_files(40)
     classifier = Classifier(tiny_model_path)
     assert classifier.uncertain_below == 0.3  # read from the metadata beside the model
-    predictions = classifier.classify_files([path for path, _ in files])
+    predictions = classify_paths(classifier, [path for path, _ in files])
     assert sum(p.digit == label for p, (_, label) in zip(predictions, files, strict=True)) >= 30
 
 
@@ -65,7 +71,7 @@ def test_unreadable_image_becomes_an_error_prediction(tiny_model_path, tmp_path)
     from PIL import Image
 
     Image.new("L", (64, 64), 255).save(blank)
-    error, no_digit = Classifier(tiny_model_path).classify_files([junk, blank])
+    error, no_digit = classify_paths(Classifier(tiny_model_path), [junk, blank])
     assert error.status == "error" and error.digit is None and error.detail
     assert no_digit.status == "no_digit" and no_digit.digit is None and "ink" in no_digit.detail
 

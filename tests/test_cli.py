@@ -133,7 +133,7 @@ def test_classify_awkward_file_names(digitwatch_exe, served_model_path, tmp_path
     result = run(digitwatch_exe, "classify", folder, "--model", served_model_path)
     assert result.returncode == 0, result.stderr
     cells = list(read_csv_text(result.stdout)["filename"])
-    from watcher.results.rows import unneutralise
+    from watcher.results.schema import unneutralise
 
     assert sorted(unneutralise(cell) for cell in cells) == sorted(names)
     assert "'=cmd|calc.png" in cells and "'-minus.png" in cells

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher.model.classifier import Prediction
-from watcher.protocol import NOT_A_DIGIT, Status
+from watcher.protocol import NOT_A_DIGIT, Prediction, Status
 from watcher.results.corrections import (
     CORRECTION_COLUMNS,
     Correction,
@@ -17,18 +16,18 @@ from watcher.results.corrections import (
     CorrectionsFile,
     read_corrections,
 )
-from watcher.results.csv_file import ResultsFile
+from watcher.results.csv_file import CsvStore
 from watcher.results.export import FINAL_COLUMNS, ExportError, ExportSettings, export_table
 from watcher.results.reader import ResultsReader, read_results
-from watcher.results.rows import ResultRow
+from watcher.results.schema import ResultRow
 
 
 def write_results(path: Path, rows: list[tuple[str, int | None, float | None, Status, str, int | None]]) -> None:
     """Append rows (filename, digit, confidence, status, sha256, page) through the service's own writer."""
-    with ResultsFile(path) as results:
+    with CsvStore(path) as results:
         results.append(
             [
-                ResultRow(filename=name, prediction=Prediction(status, digit, confidence), sha256=sha, page=page)
+                ResultRow.of(name, Prediction(status, digit, confidence), sha256=sha, page=page)
                 for name, digit, confidence, status, sha, page in rows
             ]
         )

@@ -7,9 +7,10 @@ from pathlib import PurePosixPath
 import pytest
 
 from watcher.errors import ServiceError
+from watcher.pipeline.eligibility import why_ignored
 from watcher.results.csv_file import check_results_header
-from watcher.results.rows import ResultsError
-from watcher.service.inbox import check_layout, why_ignored
+from watcher.results.store import ResultsError
+from watcher.service.inbox import check_layout
 from watcher.settings import IMAGE_PATTERNS, WatchSettings
 
 
@@ -38,11 +39,11 @@ def test_image_names_are_eligible(name):
     ],
 )
 def test_temporary_hidden_and_other_files_are_ignored_with_a_reason(name, reason):
-    assert reason in why_ignored(PurePosixPath(name), patterns=IMAGE_PATTERNS)
+    assert reason in why_ignored(PurePosixPath(name), patterns=IMAGE_PATTERNS).why
 
 
 def test_extra_ignore_patterns_and_custom_image_patterns():
-    assert "ignored" in why_ignored(PurePosixPath("draft_1.png"), patterns=IMAGE_PATTERNS, ignore=("draft_*",))
+    assert "ignored" in why_ignored(PurePosixPath("draft_1.png"), patterns=IMAGE_PATTERNS, ignore=("draft_*",)).why
     assert why_ignored(PurePosixPath("x.PNG"), patterns=("*.png",)) is None
     assert why_ignored(PurePosixPath("x.jpg"), patterns=("*.png",)) is not None
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from watcher.model.classifier import Classifier
+from watcher.pipeline.core import classify_isolating
 from watcher.protocol import Status
 from watcher.reading.imaging import Prepared, normalise_array
-from watcher.service.processing import classify_isolating
 
 
 def test_a_row_the_model_cannot_take_gets_an_error_row_and_the_others_are_read(mnist_small):

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 
 from review_helpers import write_checked_files
 from watcher.cli import app
-from watcher.results.rows import COLUMNS
+from watcher.results.schema import COLUMNS
 
 HOSTILE = "<script>alert(1)</script> cannot be decoded"
 AGREEMENT_ROW = re.compile(

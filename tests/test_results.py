@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from watcher.model.classifier import Prediction
-from watcher.results.csv_file import ResultsFile, repair_torn_row
-from watcher.results.rows import COLUMNS, LEGACY_COLUMNS, ResultRow, neutralise, read_ledger, unneutralise
+from watcher.protocol import Prediction
+from watcher.results.csv_file import CsvStore, repair_torn_row
+from watcher.results.schema import COLUMNS, LEGACY_COLUMNS, ResultRow, neutralise, unneutralise
 
 AWKWARD_NAMES = [
     "plain.png",
@@ -38,8 +38,8 @@ def ok(digit=3, confidence=0.98765):
 
 def test_header_and_columns(tmp_path):
     path = tmp_path / "results.csv"
-    with ResultsFile(path) as results:
-        results.append([ResultRow("a.png", ok(), sha256="ab")])
+    with CsvStore(path) as results:
+        results.append([ResultRow.of("a.png", ok(), sha256="ab")])
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0] == ",".join(COLUMNS)
     assert COLUMNS[:3] == ["filename", "digit", "confidence"]
@@ -53,8 +53,8 @@ def test_header_and_columns(tmp_path):
 def test_header_written_once_across_reopen(tmp_path):
     path = tmp_path / "results.csv"
     for name in ("a.png", "b.png"):
-        with ResultsFile(path) as results:
-            results.append([ResultRow(name, ok())])
+        with CsvStore(path) as results:
+            results.append([ResultRow.of(name, ok())])
     text = path.read_text(encoding="utf-8")
     assert text.count("filename,digit,confidence") == 1
     assert list(read_back(path)["filename"]) == ["a.png", "b.png"]
@@ -62,8 +62,8 @@ def test_header_written_once_across_reopen(tmp_path):
 
 def test_awkward_names_round_trip_through_pandas(tmp_path):
     path = tmp_path / "results.csv"
-    with ResultsFile(path) as results:
-        results.append([ResultRow(name, ok(i % 10)) for i, name in enumerate(AWKWARD_NAMES)])
+    with CsvStore(path) as results:
+        results.append([ResultRow.of(name, ok(i % 10)) for i, name in enumerate(AWKWARD_NAMES)])
     table = read_back(path)
     assert list(table["filename"]) == AWKWARD_NAMES
     assert list(table["digit"]) == [str(i % 10) for i in range(len(AWKWARD_NAMES))]
@@ -75,8 +75,8 @@ def test_awkward_names_round_trip_through_pandas(tmp_path):
 
 def test_formula_names_are_neutralised_and_recoverable(tmp_path):
     path = tmp_path / "results.csv"
-    with ResultsFile(path) as results:
-        results.append([ResultRow(name, ok()) for name in FORMULA_NAMES])
+    with CsvStore(path) as results:
+        results.append([ResultRow.of(name, ok()) for name in FORMULA_NAMES])
     cells = list(read_back(path)["filename"])
     assert all(cell.startswith("'") for cell in cells)
     assert [unneutralise(cell) for cell in cells] == FORMULA_NAMES
@@ -84,8 +84,8 @@ def test_formula_names_are_neutralised_and_recoverable(tmp_path):
 
 def test_formula_neutralising_can_be_disabled(tmp_path):
     path = tmp_path / "results.csv"
-    with ResultsFile(path, neutralise_formulas=False) as results:
-        results.append([ResultRow("=1+1.png", ok())])
+    with CsvStore(path, neutralise_formulas=False) as results:
+        results.append([ResultRow.of("=1+1.png", ok())])
     assert list(read_back(path)["filename"]) == ["=1+1.png"]
 
 
@@ -96,11 +96,11 @@ def test_neutralise_leaves_ordinary_names_alone():
 
 def test_rows_without_a_digit_leave_digit_and_confidence_empty(tmp_path):
     path = tmp_path / "results.csv"
-    with ResultsFile(path) as results:
+    with CsvStore(path) as results:
         results.append(
             [
-                ResultRow("blank.png", Prediction(status="no_digit", detail="no ink")),
-                ResultRow("bad.png", Prediction(status="error", detail="corrupt\nor truncated")),
+                ResultRow.of("blank.png", Prediction(status="no_digit", detail="no ink")),
+                ResultRow.of("bad.png", Prediction(status="error", detail="corrupt\nor truncated")),
             ]
         )
     table = pd.read_csv(path)
@@ -112,14 +112,14 @@ def test_rows_without_a_digit_leave_digit_and_confidence_empty(tmp_path):
 @pytest.mark.parametrize("cut", [5, 40, -3])
 def test_partial_last_line_is_repaired_before_appending(tmp_path, cut):
     path = tmp_path / "results.csv"
-    with ResultsFile(path) as results:
-        results.append([ResultRow("first.png", ok()), ResultRow('second "quoted"\nname.png', ok(7))])
+    with CsvStore(path) as results:
+        results.append([ResultRow.of("first.png", ok()), ResultRow.of('second "quoted"\nname.png', ok(7))])
     whole = path.read_bytes()
     last_row_start = whole.rindex(b'"second')
     torn = whole[: last_row_start + cut] if cut > 0 else whole[:cut]
     path.write_bytes(torn)
-    with ResultsFile(path) as results:
-        results.append([ResultRow("third.png", ok(1))])
+    with CsvStore(path) as results:
+        results.append([ResultRow.of("third.png", ok(1))])
     table = read_back(path)
     assert list(table["filename"]) == ["first.png", "third.png"]
     (side,) = tmp_path.glob("results.csv.torn-*")
@@ -128,8 +128,8 @@ def test_partial_last_line_is_repaired_before_appending(tmp_path, cut):
 
 def test_repair_leaves_a_complete_file_alone(tmp_path):
     path = tmp_path / "results.csv"
-    with ResultsFile(path) as results:
-        results.append([ResultRow("a.png", ok())])
+    with CsvStore(path) as results:
+        results.append([ResultRow.of("a.png", ok())])
     before = path.read_bytes()
     assert repair_torn_row(path) is None
     assert path.read_bytes() == before
@@ -137,36 +137,39 @@ def test_repair_leaves_a_complete_file_alone(tmp_path):
 
 def test_ledger_maps_names_to_hashes_and_pages(tmp_path):
     path = tmp_path / "results.csv"
-    with ResultsFile(path) as results:
+    with CsvStore(path) as results:
         results.append(
             [
-                ResultRow("a.png", ok(), sha256="h1"),
-                ResultRow("a.png", ok(), sha256="h2"),
-                ResultRow("=b.png", ok(), sha256="h3"),
-                ResultRow("c.pdf", ok(), sha256="h4", page=1),
-                ResultRow("c.pdf", ok(), sha256="h4", page=2),
+                ResultRow.of("a.png", ok(), sha256="h1"),
+                ResultRow.of("a.png", ok(), sha256="h2"),
+                ResultRow.of("=b.png", ok(), sha256="h3"),
+                ResultRow.of("c.pdf", ok(), sha256="h4", page=1),
+                ResultRow.of("c.pdf", ok(), sha256="h4", page=2),
             ]
         )
-    assert read_ledger(path) == {
-        "a.png": {("h1", ""), ("h2", "")},
-        "=b.png": {("h3", "")},
-        "c.pdf": {("h4", "1"), ("h4", "2")},
-    }
+    with CsvStore(path) as results:
+        ledger = results.ledger()
+    assert len(ledger) == 3
+    assert ledger.recorded("a.png") == {("h1", None), ("h2", None)}
+    assert ledger.recorded("=b.png") == {("h3", None)}  # the real name, not the guarded cell
+    assert ledger.recorded("c.pdf") == {("h4", 1), ("h4", 2)}
+    assert ledger.has("c.pdf", "h4", 2) and not ledger.has("c.pdf", "h4", 3)
 
 
 def test_the_page_column_comes_last_and_is_empty_for_a_single_image(tmp_path):
     path = tmp_path / "results.csv"
-    with ResultsFile(path) as results:
-        results.append([ResultRow("a.png", ok(), sha256="h1"), ResultRow("c.pdf", ok(), sha256="h2", page=3)])
+    with CsvStore(path) as results:
+        results.append([ResultRow.of("a.png", ok(), sha256="h1"), ResultRow.of("c.pdf", ok(), sha256="h2", page=3)])
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     assert list(table.columns) == LEGACY_COLUMNS + ["page"]
     assert list(table["page"]) == ["", "3"]
 
 
 def test_ledger_of_foreign_csv_is_a_clear_error(tmp_path):
-    from watcher.results.rows import ResultsError
+    from watcher.results.store import ResultsError
 
     path = tmp_path / "results.csv"
     path.write_text("a,b\n1,2\n")
     with pytest.raises(ResultsError, match="not a digitwatch results file"):
-        read_ledger(path)
+        CsvStore(path)
+    assert path.read_text() == "a,b\n1,2\n"  # refused untouched

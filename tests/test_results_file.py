@@ -9,9 +9,10 @@ import sys
 import pandas as pd
 import pytest
 
-from watcher.model.classifier import Prediction
-from watcher.results.csv_file import ResultsFile, repair_torn_row
-from watcher.results.rows import ResultRow, ResultsError, read_ledger
+from watcher.protocol import Prediction
+from watcher.results.csv_file import CsvStore, repair_torn_row
+from watcher.results.schema import ResultRow
+from watcher.results.store import ResultsError
 
 
 def ok(digit: int = 3) -> Prediction:
@@ -19,7 +20,7 @@ def ok(digit: int = 3) -> Prediction:
 
 
 def rows(*names: str) -> list[ResultRow]:
-    return [ResultRow(name, ok(), sha256="0" * 64) for name in names]
+    return [ResultRow.of(name, ok(), sha256="0" * 64) for name in names]
 
 
 @pytest.mark.parametrize(
@@ -35,11 +36,11 @@ def test_a_file_that_is_not_ours_is_refused_byte_identical(tmp_path, content):
     path.write_bytes(content)
     if content:
         with pytest.raises(ResultsError, match="not a digitwatch results file"):
-            ResultsFile(path)
+            CsvStore(path)
         assert path.read_bytes() == content
         assert not list(tmp_path.glob("f.csv.torn-*"))
     else:
-        with ResultsFile(path) as results:
+        with CsvStore(path) as results:
             results.append(rows("a.png"))
         assert list(pd.read_csv(path)["filename"]) == ["a.png"]
 
@@ -58,7 +59,7 @@ def test_classify_refuses_a_csv_that_is_not_ours(digitwatch_exe, tmp_path, digit
 
 def test_a_long_tail_that_is_not_a_row_is_refused(tmp_path):
     path = tmp_path / "r.csv"
-    with ResultsFile(path) as results:
+    with CsvStore(path) as results:
         results.append(rows("a.png"))
     garbage = path.read_bytes() + b"x" * 70_000  # far longer than any row: not a torn row of ours
     path.write_bytes(garbage)
@@ -70,16 +71,17 @@ def test_a_long_tail_that_is_not_a_row_is_refused(tmp_path):
 FULL_DISK_CHILD = """
 import resource, sys
 from pathlib import Path
-from watcher.model.classifier import Prediction
-from watcher.results.rows import ResultRow, ResultsError, read_ledger
-from watcher.results.csv_file import ResultsFile
+from watcher.protocol import Prediction
+from watcher.results.schema import ResultRow
+from watcher.results.store import ResultsError
+from watcher.results.csv_file import CsvStore
 path = Path(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
-with ResultsFile(path) as results:
+with CsvStore(path) as results:
     written = 0
     try:
         for i in range(1000):
-            results.append([ResultRow(f"file_{i:04d}.png", Prediction(status="ok", digit=1, confidence=0.9),
+            results.append([ResultRow.of(f"file_{i:04d}.png", Prediction(status="ok", digit=1, confidence=0.9),
                                       sha256="0" * 64) for _ in range(3)])
             written += 3
     except ResultsError as exc:
@@ -103,7 +105,7 @@ def test_a_full_disk_leaves_no_partial_row(tmp_path):
 
 def test_rotation_by_rename_delete_and_truncate_starts_a_new_file_with_header(tmp_path, caplog):
     path = tmp_path / "r.csv"
-    with ResultsFile(path) as results:
+    with CsvStore(path) as results:
         results.append(rows("a.png"))
         path.rename(tmp_path / "r.csv.1")  # logrotate's default
         results.append(rows("b.png"))
@@ -118,7 +120,7 @@ def test_rotation_by_rename_delete_and_truncate_starts_a_new_file_with_header(tm
 
 def test_rotation_onto_a_file_that_is_not_ours_is_refused_untouched(tmp_path):
     path = tmp_path / "r.csv"
-    with ResultsFile(path) as results:
+    with CsvStore(path) as results:
         results.append(rows("a.png"))
         path.rename(tmp_path / "r.csv.1")
         path.write_bytes(b"name,amount\nalice,10\n")  # someone else's file now stands at the path
@@ -131,12 +133,12 @@ def test_a_path_that_is_not_a_regular_file_is_refused(tmp_path):
     fifo = tmp_path / "fifo.csv"
     os.mkfifo(fifo)  # opening a pipe for writing would block until a reader came
     with pytest.raises(ResultsError, match="not a regular file"):
-        ResultsFile(fifo)
+        CsvStore(fifo)
 
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_file(tmp_path):
     path = tmp_path / "r.csv"
-    with ResultsFile(path) as first:
+    with CsvStore(path) as first:
         first.append(rows("a.png"))
         child = subprocess.run(
             [sys.executable, "-c", SECOND_WRITER, str(path)], capture_output=True, text=True, timeout=60
@@ -149,10 +151,10 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_file(tmp_path):
 SECOND_WRITER = """
 import sys
 from pathlib import Path
-from watcher.results.rows import ResultsError
-from watcher.results.csv_file import ResultsFile
+from watcher.results.store import ResultsError
+from watcher.results.csv_file import CsvStore
 try:
-    ResultsFile(Path(sys.argv[1]))
+    CsvStore(Path(sys.argv[1]))
 except ResultsError as exc:
     print(exc)
 """
@@ -169,8 +171,8 @@ def test_a_file_from_before_the_page_column_gets_the_new_header_and_keeps_its_ro
     path = tmp_path / "r.csv"
     path.write_bytes(LEGACY_FILE)
     path.chmod(0o640)
-    with ResultsFile(path) as results:
-        results.append([ResultRow("c.pdf", ok(), sha256="h3", page=2)])
+    with CsvStore(path) as results:
+        results.append([ResultRow.of("c.pdf", ok(), sha256="h3", page=2)])
     data = path.read_bytes()
     header, old_rows = LEGACY_FILE.split(b"\r\n", 1)
     assert data.startswith(header + b",page\r\n" + old_rows)  # old rows byte for byte
@@ -179,13 +181,21 @@ def test_a_file_from_before_the_page_column_gets_the_new_header_and_keeps_its_ro
     assert list(table["page"]) == ["", "", "2"]
     assert oct(path.stat().st_mode & 0o777) == "0o640"
     assert not [p.name for p in tmp_path.iterdir() if p.name != "r.csv"]  # no temporary file left
-    assert read_ledger(path) == {"a.png": {("h1", "")}, "b.png": {("h2", "")}, "c.pdf": {("h3", "2")}}
+    with CsvStore(path) as results:
+        ledger = results.ledger()
+    assert [ledger.recorded(name) for name in ("a.png", "b.png", "c.pdf")] == [
+        {("h1", None)},
+        {("h2", None)},
+        {("h3", 2)},
+    ]
+    # The rows from before the page column read back too, under the new header.
+    assert [(row.filename, row.page) for row in results.read()] == [("a.png", None), ("b.png", None), ("c.pdf", 2)]
 
 
 def test_an_upgraded_file_whose_last_row_is_old_is_not_cut_as_torn(tmp_path):
     path = tmp_path / "r.csv"
     path.write_bytes(LEGACY_FILE)
-    ResultsFile(path).close()  # upgrades, appends nothing
-    ResultsFile(path).close()  # opens again: the last row has one field fewer, and is whole
+    CsvStore(path).close()  # upgrades, appends nothing
+    CsvStore(path).close()  # opens again: the last row has one field fewer, and is whole
     assert path.read_bytes().endswith(LEGACY_FILE.split(b"\r\n", 1)[1])
     assert not list(tmp_path.glob("r.csv.torn-*"))

@@ -25,10 +25,10 @@ from PIL import Image
 from document_files import corrupt_pdf, encrypted_pdf, enormous_page_pdf, write_pdf, write_tiff
 from service_helpers import alive, bomb_png, descendants, png_bytes, read_rows, wait_for
 from watcher.batch.classify import classify
-from watcher.results.rows import COLUMNS
+from watcher.results.parquet import SINK_LOG, committed_files, read_spark_output
+from watcher.results.schema import COLUMNS
 from watcher.settings import ClassifySettings
 from watcher.spark.session import SparkUnavailable, check_spark
-from watcher.spark.sink_log import SINK_LOG, committed_files, read_spark_output
 
 pytestmark = pytest.mark.slow
 

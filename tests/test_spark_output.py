@@ -18,9 +18,9 @@ import pytest
 from service_helpers import read_rows
 from watcher.protocol import Table
 from watcher.results.export import ExportError, ExportSettings, export_table
-from watcher.results.rows import COLUMNS
+from watcher.results.parquet import SINK_LOG, SparkOutputError, committed_files, read_spark_output
+from watcher.results.schema import COLUMNS
 from watcher.settings import IMAGE_PATTERNS
-from watcher.spark.sink_log import SINK_LOG, SparkOutputError, committed_files, read_spark_output
 from watcher.spark.stream import name_glob
 
 pa = pytest.importorskip("pyarrow")

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from review_helpers import ReviewProcess
 from service_helpers import wait_for
 from watcher.results.reader import read_results
-from watcher.results.rows import COLUMNS
+from watcher.results.schema import COLUMNS
 from watcher.review.app import create_app
 from watcher.review.queue import QueueFilter, ReviewQueue
 from watcher.review.spot import Why, draw, spot_checked

@@ -219,7 +219,7 @@ def test_corrupt_and_hostile_files(digitwatch_exe, served_model_path, tmp_path, 
     assert sorted(errors.index) == sorted([*bad, "bomb.png", "live_truncated.png"])
     assert "too large" in errors["bomb.png"] and "empty" in errors["empty.png"]
     assert all(errors)  # every error says why
-    from watcher.results.rows import unneutralise
+    from watcher.results.schema import unneutralise
 
     names = [unneutralise(cell) for cell in table["filename"]]
     assert sorted(set(names) & set(HOSTILE_NAMES)) == sorted(HOSTILE_NAMES)

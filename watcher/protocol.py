@@ -6,6 +6,7 @@ the CSV, the logs and the JSON status file as written here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -16,6 +17,28 @@ class Status(StrEnum):
     UNCERTAIN = "uncertain"  # a digit, but below the threshold: a person should check it
     NO_DIGIT = "no_digit"  # the image holds no ink, or nothing the model takes for a digit
     ERROR = "error"  # the file could not be read or classified; `detail` says why
+
+    @classmethod
+    def parse(cls, text: str) -> Status:
+        """The status a cell holds; one this version does not know reads as `error`, so people look at it."""
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.ERROR
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model made of one image (one page): the part of a results row that comes from the model.
+
+    Defined here, below both the model and the results store, so storing rows
+    does not depend on the model.
+    """
+
+    status: Status
+    digit: int | None = None
+    confidence: float | None = None
+    detail: str = ""
 
 
 class Source(StrEnum):

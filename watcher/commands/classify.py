@@ -12,7 +12,7 @@ from watcher.commands import MaxPagesOption, ModelOption, NeutraliseOption, Read
 from watcher.model.classifier import ModelError
 from watcher.ops.logs import configure_logging
 from watcher.protocol import After, Engine, LogLevel
-from watcher.results.rows import ResultsError
+from watcher.results.store import ResultsError
 from watcher.settings import ClassifySettings, SparkSettings
 
 DEFAULTS = ClassifySettings(paths=())  # the one source of the defaults below
@@ -168,9 +168,9 @@ def _run_locally(settings: ClassifySettings) -> None:
 
 
 def _run_on_spark(settings: SparkSettings) -> None:
+    from watcher.results.parquet import SparkOutputError
     from watcher.spark.following import SparkJobError
     from watcher.spark.session import SparkUnavailable
-    from watcher.spark.sink_log import SparkOutputError
     from watcher.spark.stream import run_on_spark
 
     configure_logging(LogLevel.INFO)

@@ -12,7 +12,7 @@ from watcher.commands import NeutraliseOption, fail
 from watcher.protocol import Table
 from watcher.results.corrections import CorrectionsError
 from watcher.results.export import ExportError, ExportSettings, export_table
-from watcher.results.rows import ResultsError
+from watcher.results.store import ResultsError
 from watcher.settings import DEFAULT_RESULTS, corrections_beside
 
 
@@ -67,7 +67,7 @@ def export_command(
     settings = ExportSettings(
         out=out, results=results, parquet=parquet, corrections=corrections, neutralise_formulas=neutralise_formulas
     )
-    from watcher.spark.sink_log import SparkOutputError  # no pyspark: it reads Spark's log itself
+    from watcher.results.parquet import SparkOutputError  # no pyspark: it reads Spark's log itself
 
     try:
         summary = export_table(settings)

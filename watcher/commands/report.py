@@ -10,7 +10,7 @@ import typer
 from watcher.commands import fail
 from watcher.model.backends import ExtraMissing
 from watcher.results.corrections import CorrectionsError
-from watcher.results.rows import ResultsError
+from watcher.results.store import ResultsError
 from watcher.settings import DEFAULT_RESULTS, DEFAULT_REVIEW_BELOW, ReportSettings
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from watcher.model.classifier import ModelError
 from watcher.ops.logs import configure_logging
 from watcher.ops.telemetry import TelemetryError
 from watcher.protocol import After, LogFormat, LogLevel
-from watcher.results.rows import ResultsError
+from watcher.results.store import ResultsError
 from watcher.service import loop as service
 from watcher.service.inbox import MAX_SECONDS
 from watcher.settings import WatchSettings

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from watcher.model.backends import INFERENCE_THREADS, Backend, ModelError, import_keras_quietly, load_backend
-from watcher.protocol import Status
+from watcher.protocol import Prediction, Status
 from watcher.reading import imaging
 
 __all__ = ["Classifier", "ModelError", "Prediction", "default_model_path", "import_keras_quietly", "read_metadata"]
@@ -23,16 +22,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_UNCERTAIN_BELOW = 0.6  # used for models that carry no calibrated threshold
 BATCH_SIZE = 64  # images per model call: as fast per image as larger batches with LiteRT, in less memory
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One file's outcome: what goes into its results row."""
-
-    status: Status
-    digit: int | None = None
-    confidence: float | None = None
-    detail: str = ""
 
 
 def default_model_path() -> Path:
@@ -96,10 +85,6 @@ class Classifier:
         scaled -= scaled.max(axis=1, keepdims=True)
         exp = np.exp(scaled)
         return np.asarray(exp / exp.sum(axis=1, keepdims=True))
-
-    def classify_files(self, paths: Sequence[Path]) -> list[Prediction]:
-        """Classify files: a Prediction per row (one per page of a document), unreadable files with status error."""
-        return self.classify_prepared([row for path in paths for row in imaging.prepare_file(path)])
 
     def classify_prepared(self, items: Sequence[imaging.Prepared]) -> list[Prediction]:
         """Classify files already read and normalised, in batches; errors pass through as rows."""

@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +58,6 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "results": (str,),
     "version": (str,),
 }
-
-
-def utc_now() -> str:
-    """The current time as an ISO 8601 UTC string, as the status file holds it."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def status_path_for(results: Path) -> Path:

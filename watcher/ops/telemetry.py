@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from watcher import __version__
+from watcher.clock import utc_now
 from watcher.ops import sdnotify
-from watcher.ops.heartbeat import Heartbeat, StatusError, read_heartbeat, status_path_for, utc_now, write_heartbeat
+from watcher.ops.heartbeat import Heartbeat, StatusError, read_heartbeat, status_path_for, write_heartbeat
 from watcher.ops.metrics import Metrics
 from watcher.protocol import ErrorKind, ServiceState, Status
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from watcher.protocol import NOT_A_DIGIT, Status
 from watcher.results.corrections import Correction, corrections_by_file, winning
-from watcher.results.reader import ResultRecord
+from watcher.results.schema import ResultRow
 from watcher.review.spot import Why, why_queued
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% interval
@@ -33,7 +33,7 @@ ANSWERS = (*(str(digit) for digit in range(10)), NOT_A_DIGIT)  # the confusion m
 class Checked:
     """A reading a person checked, what they said, and why it was in front of them."""
 
-    record: ResultRecord
+    record: ResultRow
     correction: Correction
     why: Why
 
@@ -107,9 +107,9 @@ def wilson(hits: int, size: int, *, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def checked_rows(records: Iterable[ResultRecord], corrections: Iterable[Correction], *, below: float) -> list[Checked]:
+def checked_rows(records: Iterable[ResultRow], corrections: Iterable[Correction], *, below: float) -> list[Checked]:
     """Each reading that has a correction, with it, in the order the contents first appeared."""
-    latest: dict[tuple[str, int | None, str], ResultRecord] = {}
+    latest: dict[tuple[str, int | None, str], ResultRow] = {}
     for record in records:
         latest[(record.filename, record.page, record.sha256)] = record
     by_file = corrections_by_file(corrections)
@@ -121,7 +121,7 @@ def checked_rows(records: Iterable[ResultRecord], corrections: Iterable[Correcti
     return found
 
 
-def agreement(records: Iterable[ResultRecord], corrections: Iterable[Correction], *, below: float) -> Agreement:
+def agreement(records: Iterable[ResultRow], corrections: Iterable[Correction], *, below: float) -> Agreement:
     """Agreement per status and reason, the confusion matrix, and the wrong-but-ok estimate from spot checks."""
     records = list(records)
     checked = checked_rows(records, corrections, below=below)

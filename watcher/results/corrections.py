@@ -22,8 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from watcher.clock import utc_now
 from watcher.protocol import NOT_A_DIGIT
-from watcher.results.rows import neutralise, unneutralise, utc_now
+from watcher.results.schema import neutralise, unneutralise
 
 CORRECTION_COLUMNS = ["filename", "page", "sha256", "predicted", "label", "corrected_at", "reviewer"]
 LABELS = frozenset([*(str(digit) for digit in range(10)), NOT_A_DIGIT])

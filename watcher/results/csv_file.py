@@ -1,6 +1,6 @@
 """The results CSV on disk: ours alone, appended durably, repaired and followed through rotation.
 
-Every command that writes results goes through `ResultsFile`, so one set of
+`CsvStore` is the `ResultStore` every command writes through, so one set of
 rules guards the user's data:
 - a file that does not start with the digitwatch header is never touched;
 - a row torn by a crash is cut on open, and its bytes are kept in a side file;
@@ -16,10 +16,14 @@ import fcntl
 import io
 import logging
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from watcher.results.rows import COLUMNS, LEGACY_COLUMNS, ResultRow, ResultsError, format_rows
+from watcher.results.csv_text import format_rows
+from watcher.results.reader import ResultsReader, read_results
+from watcher.results.schema import COLUMNS, LEGACY_COLUMNS, ResultRow, unneutralise
+from watcher.results.store import Ledger, ResultsError
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +179,8 @@ def _parses_whole(data: bytes) -> bool:
     return all(len(row) in (len(COLUMNS), len(LEGACY_COLUMNS)) for row in rows[-1:])
 
 
-class ResultsFile:
-    """An append-only results CSV: checked, repaired on open, each append durable or rolled back."""
+class CsvStore:
+    """The results CSV as a `ResultStore`: checked, repaired on open, each append durable or rolled back."""
 
     def __init__(self, path: Path, *, neutralise_formulas: bool = True) -> None:
         self.path = path
@@ -213,7 +217,24 @@ class ResultsFile:
             raise
         return fd
 
-    def append(self, rows: list[ResultRow]) -> None:
+    def ledger(self) -> Ledger:
+        """What the file records, read once the file is open (and so repaired).
+
+        Read with the csv module, row by row: pandas reads a large file faster,
+        but it is read once at start-up, and pandas would stay in the service's
+        memory (about 40 MB) for good.
+        """
+        ledger = Ledger()
+        for cells in ResultsReader(self.path).cells_new():
+            page = cells[7] if len(cells) > 7 else ""
+            ledger.add(unneutralise(cells[0]), cells[6], int(page) if page.isdigit() else None)
+        return ledger
+
+    def read(self) -> list[ResultRow]:
+        """Every row in the file, in the order written."""
+        return read_results(self.path)
+
+    def append(self, rows: Sequence[ResultRow]) -> None:
         """Append rows and make them durable (write and fsync) before returning.
 
         On failure (a full disk, a file-size limit, an I/O error) the file is cut
@@ -281,7 +302,7 @@ class ResultsFile:
             os.close(self._fd)
             self._fd = -1
 
-    def __enter__(self) -> ResultsFile:
+    def __enter__(self) -> CsvStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

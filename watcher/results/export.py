@@ -11,8 +11,9 @@ from typing import TextIO
 from watcher.atomic import write_atomically
 from watcher.protocol import Source, Status, Table
 from watcher.results.corrections import Correction, corrections_by_file, read_corrections, winning
-from watcher.results.reader import ResultRecord, read_results
-from watcher.results.rows import COLUMNS, neutralise
+from watcher.results.reader import CsvSource
+from watcher.results.schema import COLUMNS, ResultRow
+from watcher.results.store import ResultSource
 
 FINAL_COLUMNS = [*COLUMNS, "final_digit", "source"]
 
@@ -58,9 +59,13 @@ def export_table(settings: ExportSettings) -> ExportSummary:
     the results table is the results CSV, with exactly its columns.
     """
     _check_out(settings)
-    records = _latest_rows(_read_source(settings))
+    records = _latest_rows(_source(settings).read())
     if settings.table == Table.RESULTS:
-        _write_table(settings.out, COLUMNS, [_cells(record, settings.neutralise_formulas) for record in records])
+        _write_table(
+            settings.out,
+            COLUMNS,
+            [record.cells(neutralise_formulas=settings.neutralise_formulas) for record in records],
+        )
         return ExportSummary(rows=len(records), by_person=0, unmatched_corrections=0)
     corrections = corrections_by_file(read_corrections(settings.corrections) if settings.corrections else [])
     rows, by_person, used = [], 0, set()
@@ -75,45 +80,37 @@ def export_table(settings: ExportSettings) -> ExportSummary:
     return ExportSummary(rows=len(rows), by_person=by_person, unmatched_corrections=unmatched)
 
 
-def _read_source(settings: ExportSettings) -> list[ResultRecord]:
+def _source(settings: ExportSettings) -> ResultSource:
     if settings.parquet is not None:
-        from watcher.spark.sink_log import read_spark_output  # needs pyarrow: only for a Spark output
+        from watcher.results.parquet import ParquetOutput  # needs pyarrow: only for a Spark output
 
-        return read_spark_output(settings.parquet)
+        return ParquetOutput(settings.parquet)
     if settings.results is None:
         raise ExportError("export needs a source: --results CSV or --parquet DIR")
-    return read_results(settings.results)
+    return CsvSource(settings.results)
 
 
-def _latest_rows(records: list[ResultRecord]) -> list[ResultRecord]:
+def _latest_rows(records: list[ResultRow]) -> list[ResultRow]:
     """The last row written for each file and page, in the order files first appeared."""
-    latest: dict[tuple[str, int | None], ResultRecord] = {}
+    latest: dict[tuple[str, int | None], ResultRow] = {}
     for record in records:
         latest.pop(record.key, None)  # a file read again moves to where its newest row is
         latest[record.key] = record
     return list(latest.values())
 
 
-def _final_cells(record: ResultRecord, correction: Correction | None, *, neutralise_formulas: bool) -> list[str]:
+def _final_cells(record: ResultRow, correction: Correction | None, *, neutralise_formulas: bool) -> list[str]:
     """The record's cells, then its final digit and who gave it.
 
     The model's digit is final only for an `ok` row: an uncertain reading is
     no answer until a person confirms it.
     """
-    cells = _cells(record, neutralise_formulas)
+    cells = record.cells(neutralise_formulas=neutralise_formulas)
     if correction is not None:
         final, source = correction.digit, Source.PERSON
     else:
         final, source = (record.digit if record.status == Status.OK else None), Source.MODEL
     return [*cells, "" if final is None else str(final), str(source)]
-
-
-def _cells(record: ResultRecord, neutralise_formulas: bool) -> list[str]:
-    """The record's cells as the results CSV holds them, the name guarded against formulas when asked."""
-    cells = record.cells()
-    if neutralise_formulas:
-        cells[0] = neutralise(cells[0])
-    return cells
 
 
 def _check_out(settings: ExportSettings) -> None:

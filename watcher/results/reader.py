@@ -10,47 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from watcher.protocol import Status
-from watcher.results.rows import COLUMNS, LEGACY_COLUMNS, ResultsError, unneutralise
+from watcher.results.schema import COLUMNS, LEGACY_COLUMNS, ResultRow
+from watcher.results.store import ResultsError
 
 READ_CHUNK = 4 * 1024 * 1024  # bytes read at a time: progress is reported per chunk
-
-
-@dataclass(frozen=True, slots=True)
-class ResultRecord:
-    """One results row as written: a file (or one page of it) and what the model read there."""
-
-    filename: str  # the real file name: a formula guard the CSV added is taken off
-    digit: int | None
-    confidence: float | None
-    status: Status
-    processed_at: str
-    detail: str
-    sha256: str
-    page: int | None
-
-    @property
-    def key(self) -> tuple[str, int | None]:
-        """What a final table has one row for: the file and its page."""
-        return self.filename, self.page
-
-    def cells(self) -> list[str]:
-        """The row's cells in COLUMNS order, as the results file holds them (the name unguarded)."""
-        return [
-            self.filename,
-            "" if self.digit is None else str(self.digit),
-            "" if self.confidence is None else f"{self.confidence:.4f}",
-            str(self.status),
-            self.processed_at,
-            self.detail,
-            self.sha256,
-            "" if self.page is None else str(self.page),
-        ]
 
 
 class ResultsReader:
@@ -66,7 +32,7 @@ class ResultsReader:
         self._identity: tuple[int, int] | None = None
         self._columns: list[str] = []
 
-    def read_new(self, progress: Callable[[int, int], None] | None = None) -> tuple[list[ResultRecord], bool]:
+    def read_new(self, progress: Callable[[int, int], None] | None = None) -> tuple[list[ResultRow], bool]:
         """Rows added since the last call, and whether the file was read again from its start.
 
         `progress(bytes_read, bytes_total)` is called after each chunk. Raises
@@ -82,9 +48,20 @@ class ResultsReader:
         restarted = (stat.st_dev, stat.st_ino) != self._identity or stat.st_size < self._offset
         if restarted:
             self._offset, self._identity, self._columns = 0, (stat.st_dev, stat.st_ino), []
-        return list(self._records(stat.st_size, progress)), restarted and read_before
+        rows = [ResultRow.from_cells(cells) for cells in self._cells(stat.st_size, progress)]
+        return rows, restarted and read_before
 
-    def _records(self, size: int, progress: Callable[[int, int], None] | None) -> Iterator[ResultRecord]:
+    def cells_new(self) -> Iterator[list[str]]:
+        """The cells of each whole row added since the last call: cheaper than rows, for the ledger."""
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            return iter(())
+        except OSError as exc:
+            raise ResultsError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        return self._cells(size, None)
+
+    def _cells(self, size: int, progress: Callable[[int, int], None] | None) -> Iterator[list[str]]:
         try:
             with open(self.path, "rb") as handle:
                 handle.seek(self._offset)
@@ -103,7 +80,7 @@ class ResultsReader:
         except OSError as exc:
             raise ResultsError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
 
-    def _parse(self, data: bytes) -> Iterator[ResultRecord]:
+    def _parse(self, data: bytes) -> Iterator[list[str]]:
         try:
             rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
         except (UnicodeDecodeError, csv.Error) as exc:
@@ -116,8 +93,10 @@ class ResultsReader:
                     )
                 self._columns = row
                 continue
-            if len(row) == len(self._columns):  # a blank line or a torn row is no record
-                yield _record(row)
+            # A blank line or a torn row is no row. Rows written before the page column keep their
+            # seven cells under the newer header (the header is upgraded in place, the rows are not).
+            if len(row) in (len(COLUMNS), len(LEGACY_COLUMNS)) and len(row) <= len(self._columns):
+                yield row
 
 
 def _rows_end(data: bytes) -> int:
@@ -133,36 +112,21 @@ def _rows_end(data: bytes) -> int:
     return end
 
 
-def _record(row: list[str]) -> ResultRecord:
-    """A record from cells in COLUMNS (or LEGACY_COLUMNS) order."""
-    filename, digit, confidence, status, processed_at, detail, sha256 = row[:7]
-    page = row[7] if len(row) > 7 else ""
-    try:
-        kind = Status(status)
-    except ValueError:
-        kind = Status.ERROR  # a status this version does not know: shown to people as needing a look
-    return ResultRecord(
-        filename=unneutralise(filename),
-        digit=int(digit) if digit.isdigit() else None,
-        confidence=_number(confidence),
-        status=kind,
-        processed_at=processed_at,
-        detail=sys.intern(detail),  # a few reasons repeat over many rows: one copy of each
-        sha256=sha256,
-        page=int(page) if page.isdigit() else None,
-    )
-
-
-def _number(cell: str) -> float | None:
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
-
-def read_results(path: Path, progress: Callable[[int, int], None] | None = None) -> list[ResultRecord]:
+def read_results(path: Path, progress: Callable[[int, int], None] | None = None) -> list[ResultRow]:
     """Every row of a results file, in the order written; ResultsError when it is missing or not ours."""
     if not path.is_file():
         raise ResultsError(f"{path} does not exist; pass the results CSV with --results")
     records, _ = ResultsReader(path).read_new(progress)
     return records
+
+
+class CsvSource:
+    """A results CSV as a read-only `ResultSource`: read without the writer's lock, so a running service
+    may go on appending while `review`, `report` or `export` read it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> list[ResultRow]:
+        """Every row of the file, in the order written."""
+        return read_results(self.path)

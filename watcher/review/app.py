@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 from watcher.protocol import NOT_A_DIGIT, Status
 from watcher.results.corrections import Appended, Correction, CorrectionsError, CorrectionsFile, find_file
-from watcher.results.rows import ResultsError
+from watcher.results.store import ResultsError
 from watcher.review.pictures import Picture, PictureError, file_data, model_input_png, thumbnail_png
 from watcher.review.queue import REVIEWABLE, QueueFilter, ReviewQueue
 from watcher.review.spot import Why, spot_checked

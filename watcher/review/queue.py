@@ -12,7 +12,8 @@ from pathlib import Path
 
 from watcher.protocol import Status
 from watcher.results.corrections import Correction, corrections_by_file, read_corrections, winning
-from watcher.results.reader import ResultRecord, ResultsReader
+from watcher.results.reader import ResultsReader
+from watcher.results.schema import ResultRow
 from watcher.review.spot import Why, draw, drawn, why_queued
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class QueueFilter:
     reviewed: bool = False  # show rows already corrected too
     error_days: int = 7  # with no date bound, error rows older than this are left out
 
-    def wants(self, record: ResultRecord, now: datetime, *, place: Callable[[ResultRecord], float] = draw) -> bool:
+    def wants(self, record: ResultRow, now: datetime, *, place: Callable[[ResultRow], float] = draw) -> bool:
         """Whether the record needs a person under this filter; `place` is `spot.draw`, or a cache of it."""
         if record.status not in self.statuses:
             return False
@@ -54,7 +55,7 @@ class QueueFilter:
         # Last, as the dearest test: it hashes the row (once per reading, with the queue's cache).
         return why != Why.SPOT_CHECK or drawn(place(record), self.spot_check)
 
-    def why(self, record: ResultRecord) -> Why:
+    def why(self, record: ResultRow) -> Why:
         """Why the record is in the queue, when it is."""
         return why_queued(record, self.below)
 
@@ -63,7 +64,7 @@ class QueueFilter:
 class QueueItem:
     """A reading a person should look at, with the correction it already has (if any)."""
 
-    record: ResultRecord
+    record: ResultRow
     correction: Correction | None
     why: Why = Why.STATUS
 
@@ -81,11 +82,11 @@ class Loading:
 
 @dataclass
 class _Files:
-    readings: dict[ContentKey, ResultRecord] = field(default_factory=dict)  # the latest row per content
-    history: dict[str, list[ResultRecord]] = field(default_factory=dict)  # every row per file name
+    readings: dict[ContentKey, ResultRow] = field(default_factory=dict)  # the latest row per content
+    history: dict[str, list[ResultRow]] = field(default_factory=dict)  # every row per file name
     corrections: dict[tuple[str, int | None], list[Correction]] = field(default_factory=dict)
     corrections_stamp: tuple[int, int] | None = None
-    places: dict[ResultRecord, float] = field(default_factory=dict)  # spot.draw of each sure ok reading, once
+    places: dict[ResultRow, float] = field(default_factory=dict)  # spot.draw of each sure ok reading, once
 
 
 class ReviewQueue:
@@ -137,19 +138,19 @@ class ReviewQueue:
                     found.append(QueueItem(record, correction, wanted.why(record)))
             return found
 
-    def _place(self, record: ResultRecord) -> float:
+    def _place(self, record: ResultRow) -> float:
         """`spot.draw(record)`, hashed once per reading: a page load then costs a lookup per sure row."""
         found = self._files.places.get(record)  # keyed by the record itself: no key tuple to hold
         if found is None:
             found = self._files.places[record] = draw(record)
         return found
 
-    def reading(self, filename: str, page: int | None, sha256: str) -> ResultRecord | None:
+    def reading(self, filename: str, page: int | None, sha256: str) -> ResultRow | None:
         """The row recorded for this content of this file (page), or None: only such files are shown."""
         with self._lock:
             return self._files.readings.get((filename, page, sha256))
 
-    def history(self, filename: str) -> tuple[list[ResultRecord], list[Correction]]:
+    def history(self, filename: str) -> tuple[list[ResultRow], list[Correction]]:
         """Every row written for a file name, oldest first, and every correction of it."""
         with self._lock:
             records = list(self._files.history.get(filename, []))

@@ -16,7 +16,7 @@ import hashlib
 from enum import StrEnum
 
 from watcher.protocol import Status
-from watcher.results.reader import ResultRecord
+from watcher.results.schema import ResultRow
 
 DRAW_BYTES = 8  # of the row's hash: 2**64 steps, far finer than any share asked for
 
@@ -29,7 +29,7 @@ class Why(StrEnum):
     SPOT_CHECK = "spot check"  # ok at or above the threshold: only a spot check shows it
 
 
-def why_queued(record: ResultRecord, below: float) -> Why:
+def why_queued(record: ResultRow, below: float) -> Why:
     """Why the row is (or would be) in the queue when `ok` rows under `below` are queued for their confidence."""
     if record.status != Status.OK:
         return Why.STATUS
@@ -38,7 +38,7 @@ def why_queued(record: ResultRecord, below: float) -> Why:
     return Why.SPOT_CHECK
 
 
-def draw(record: ResultRecord) -> float:
+def draw(record: ResultRow) -> float:
     """The row's fixed place in [0, 1): a spot check of PCT% draws the rows placed under PCT / 100."""
     key = f"{record.filename}\0{'' if record.page is None else record.page}\0{record.sha256}"
     digest = hashlib.sha256(key.encode()).digest()
@@ -50,6 +50,6 @@ def drawn(place: float, percent: float) -> bool:
     return place < percent / 100
 
 
-def spot_checked(record: ResultRecord, *, below: float, percent: float) -> bool:
+def spot_checked(record: ResultRow, *, below: float, percent: float) -> bool:
     """Whether a spot check of `percent`% puts this row in the queue (an `ok` row at or above `below` only)."""
     return why_queued(record, below) == Why.SPOT_CHECK and drawn(draw(record), percent)

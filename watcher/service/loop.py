@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat as stat_module
 import threading
 import time
 from collections import OrderedDict
@@ -27,13 +26,14 @@ from watcher.errors import ServiceError
 from watcher.model.classifier import Classifier, ModelError
 from watcher.ops.logs import decision
 from watcher.ops.telemetry import Telemetry
+from watcher.pipeline.eligibility import scan, why_not_ours
 from watcher.protocol import ErrorKind, HintKind, Status
 from watcher.reading.pool import PreparePool
-from watcher.results.csv_file import ResultsFile, check_results_header
-from watcher.results.rows import ResultsError, read_ledger
+from watcher.results.csv_file import CsvStore, check_results_header
+from watcher.results.store import Ledger, ResultsError, ResultStore
 from watcher.service import observing
 from watcher.service.disposal import Disposer
-from watcher.service.inbox import check_layout, link_escapes, relative_name, scan, why_ignored
+from watcher.service.inbox import check_layout, relative_name
 from watcher.service.processing import BatchOutcome, Job, Processor
 from watcher.service.stability import StabilityTracker
 from watcher.service.wakeup import Doorbell, HintQueue, ReloadRequest, StopRequest, stop_on_signals
@@ -83,13 +83,13 @@ def run(
             if request.is_set():
                 return Counts()
             # Opening repairs a torn last row; only then is the ledger read back.
-            with ResultsFile(settings.results, neutralise_formulas=settings.neutralise_formulas) as sink:
+            with CsvStore(settings.results, neutralise_formulas=settings.neutralise_formulas) as sink:
                 service = Service(
                     settings,
                     stop=request,
                     classifier=classifier,
                     sink=sink,
-                    ledger=read_ledger(settings.results),
+                    ledger=sink.ledger(),
                     pool=pool,
                     doorbell=doorbell,
                     telemetry=telemetry,
@@ -119,8 +119,8 @@ class Service:
         *,
         stop: StopRequest,
         classifier: Classifier,
-        sink: ResultsFile,
-        ledger: dict[str, set[tuple[str, str]]],
+        sink: ResultStore,
+        ledger: Ledger,
         doorbell: Doorbell,
         pool: PreparePool | None = None,
         telemetry: Telemetry,
@@ -284,17 +284,21 @@ class Service:
         name = relative_name(self.inbox, path)
         if name is None or not name.parts or (len(name.parts) > 1 and not self.settings.recursive):
             return  # moved out of the inbox, or in a subfolder we were not asked to watch
-        reason = why_ignored(name, patterns=self.settings.patterns, ignore=self.settings.ignore_patterns)
         try:
             stat = path.stat()
         except OSError:
             return  # gone already (a temporary name renamed away): nothing to say
-        if reason is None and link_escapes(self.inbox, path):
-            reason = "symbolic link leading out of the inbox"
-        elif reason is None and not stat_module.S_ISREG(stat.st_mode):
-            reason = "not a regular file"
-        if reason is not None:
-            self._log_ignored(str(name), reason)
+        skip = why_not_ours(
+            self.inbox,
+            path,
+            name,
+            patterns=self.settings.patterns,
+            ignore=self.settings.ignore_patterns,
+            mode=stat.st_mode,
+            folder_word="inbox",
+        )
+        if skip is not None:
+            self._log_ignored(str(name), skip.why)
             return
         if self.processor.is_known(str(name), stat):
             # Recorded and kept, unchanged since: a rescan finds it again, and a late event of the write

@@ -18,14 +18,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from watcher.model.classifier import Classifier, Prediction
+from watcher.model.classifier import Classifier
 from watcher.ops.logs import decision
+from watcher.pipeline.core import Page, rows_for
 from watcher.protocol import After, Status
 from watcher.reading.imaging import Prepared
 from watcher.reading.loading import ImageError
 from watcher.reading.pool import PreparePool, StopFlag, is_document, prepare_safely, release_free_memory
-from watcher.results.csv_file import ResultsFile
-from watcher.results.rows import ResultRow, ledger_key
+from watcher.results.schema import ResultRow
+from watcher.results.store import Ledger, ResultStore
 from watcher.service.disposal import Disposer
 from watcher.service.stability import Candidate, Signature, signature_of
 from watcher.settings import DEFAULT_MAX_PAGES
@@ -64,10 +65,8 @@ class BatchOutcome:
 
     statuses: list[Status] = field(default_factory=list)  # one per row written, in order
     retries: list[Candidate] = field(default_factory=list)  # failed to decode while perhaps still growing
-    vanished: int = 0
     skipped: int = 0  # already recorded with the same content
     dispose_failed: int = 0  # rows written, but the file could not be moved or deleted
-    unread: int = 0  # left for the next start because a stop came first
 
 
 class Processor:
@@ -77,8 +76,8 @@ class Processor:
         self,
         *,
         classifier: Classifier,
-        sink: ResultsFile,
-        ledger: dict[str, set[tuple[str, str]]],
+        sink: ResultStore,
+        ledger: Ledger,
         disposer: Disposer,
         settle: float,
         max_pages: int = DEFAULT_MAX_PAGES,
@@ -108,33 +107,25 @@ class Processor:
         outcome = BatchOutcome()
         work: list[tuple[Job, list[Prepared]]] = []  # each file with its pages that still need a row
         prepared_files = self._prepare([job.candidate.path for job in batch], pool, stop)
-        outcome.unread = len(batch)  # until read: a stop leaves the rest for the next start, which finds them again
-        for job, rows in zip(batch, prepared_files, strict=False):
+        for job, pages in zip(batch, prepared_files, strict=False):
             if stop.is_set():
-                break
-            outcome.unread -= 1
-            job.rows = rows
+                break  # the rest is left for the next start, which finds it again
+            job.rows = pages
             if self._may_need_rows(job, outcome):
                 missing = self._unrecorded(job, outcome)
                 if missing:
                     work.append((job, missing))
         if work:
-            items = [row for _, missing in work for row in missing]
-            predictions = iter(classify_isolating(self.classifier, items))
-            done = [(job, [(row, next(predictions)) for row in missing]) for job, missing in work]
+            to_classify = [Page(str(job.name), page) for job, missing in work for page in missing]
+            rows = iter(rows_for(self.classifier, to_classify))
+            done = [(job, [next(rows) for _ in missing]) for job, missing in work]
             # Rows first, durably; a ResultsError here stops the service before anything is moved.
-            self.sink.append(
-                [
-                    ResultRow(filename=str(job.name), prediction=p, sha256=row.sha256, page=row.page)
-                    for job, pairs in done
-                    for row, p in pairs
-                ]
-            )
-            for job, pairs in done:
-                for row, prediction in pairs:
-                    outcome.statuses.append(Status(prediction.status))
-                    self._record(job, row, prediction)
-                self._dispose(job, failed=any(p.status == Status.ERROR for _, p in pairs), outcome=outcome)
+            self.sink.append([row for _, job_rows in done for row in job_rows])
+            for job, job_rows in done:
+                for row in job_rows:
+                    outcome.statuses.append(row.status)
+                    self._record(row)
+                self._dispose(job, failed=any(row.status == Status.ERROR for row in job_rows), outcome=outcome)
         release_free_memory()  # decoded pages go back to the system, so memory stays flat
         return outcome
 
@@ -155,7 +146,6 @@ class Processor:
         error = job.error
         if error is not None and not os.path.lexists(job.candidate.path):
             decision(log, logging.INFO, "vanished", name, "%s vanished before it could be read; no row")
-            outcome.vanished += 1
             return False
         if error is not None and error.kind == Status.ERROR and error.retry and self._may_grow(job):
             decision(log, logging.INFO, "retrying", name, "retrying %s: %s, and it may still be growing", error.reason)
@@ -169,8 +159,7 @@ class Processor:
         Pages recorded before a crash cut the rest are not recorded twice.
         """
         name = str(job.name)
-        recorded = self.ledger.get(name, set())
-        missing = [row for row in job.rows if ledger_key(row.sha256, row.page) not in recorded]
+        missing = [row for row in job.rows if not self.ledger.has(name, row.sha256, row.page)]
         if not missing:
             decision(log, logging.INFO, "skipped", name, "skipped %s: already recorded with the same content")
             outcome.skipped += 1
@@ -187,22 +176,21 @@ class Processor:
             return False
         return time.time() - max(stat.st_mtime, stat.st_ctime) < self.retry_window
 
-    def _record(self, job: Job, row: Prepared, prediction: Prediction) -> None:
+    def _record(self, row: ResultRow) -> None:
         """Log a row's outcome and remember it in the ledger."""
-        name = str(job.name)
-        self.ledger.setdefault(name, set()).add(ledger_key(row.sha256, row.page))
-        if prediction.status == Status.ERROR:
-            decision(log, logging.WARNING, "failed", name, "failed %s: %s", prediction.detail, page=row.page)
+        self.ledger.add(row.filename, row.sha256, row.page)
+        if row.status == Status.ERROR:
+            decision(log, logging.WARNING, "failed", row.filename, "failed %s: %s", row.detail, page=row.page)
         else:
             decision(
                 log,
                 logging.INFO,
                 "classified",
-                name,
+                row.filename,
                 "classified %s: %s digit=%s confidence=%s",
-                prediction.status,
-                prediction.digit,
-                "" if prediction.confidence is None else f"{prediction.confidence:.4f}",
+                row.status,
+                row.digit,
+                "" if row.confidence is None else f"{row.confidence:.4f}",
                 page=row.page,
             )
 
@@ -214,19 +202,3 @@ class Processor:
             outcome.dispose_failed += 1
         elif self.disposer.after == After.KEEP and job.candidate.stat is not None:
             self._kept[name] = signature_of(job.candidate.stat)
-
-
-def classify_isolating(classifier: Classifier, items: Sequence[Prepared]) -> list[Prediction]:
-    """One model call for the whole batch; if that fails, one call per row, so only the culprit gets an
-    error row (the service and the Spark engine both classify this way)."""
-    try:
-        return classifier.classify_prepared(items)
-    except Exception:
-        log.exception("classifying a batch of %d rows failed; classifying them one by one", len(items))
-    predictions = []
-    for item in items:
-        try:
-            predictions.extend(classifier.classify_prepared([item]))
-        except Exception as exc:
-            predictions.append(Prediction(status=Status.ERROR, detail=f"classification failed: {exc}"))
-    return predictions

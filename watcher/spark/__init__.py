@@ -3,7 +3,7 @@
 `files` runs inside Spark's Python workers (bytes in, results rows out),
 `session` finds Java and pyspark and starts Spark, `stream` builds and
 starts the streaming query, `following` follows it from the driver, and
-`sink_log` reads which Parquet files a query committed (for `digitwatch
+`watcher.results.parquet` reads which Parquet files a query committed (for `digitwatch
 export --parquet`, without Spark). pyspark is imported only inside
 functions of `session`, `stream` and `following`: the `spark` extra
 installs it.

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from watcher.model.classifier import Classifier
 from watcher.protocol import After
+from watcher.results.parquet import SINK_LOG, SparkOutputError
 from watcher.settings import SparkSettings, processed_beside
 from watcher.spark.files import ROW_SCHEMA, FileClassifier
 from watcher.spark.following import SparkJobError, SparkSummary, follow, stopping_on_signals
 from watcher.spark.session import check_spark, start_session
-from watcher.spark.sink_log import SINK_LOG, SparkOutputError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

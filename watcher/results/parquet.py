@@ -14,11 +14,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any
 from urllib.parse import unquote, urlparse
 
-from watcher.protocol import Status
-from watcher.results.reader import ResultRecord
+from watcher.results.schema import COLUMNS, ResultRow
 
 SINK_LOG = "_spark_metadata"
 LOG_VERSION = "v1"
@@ -68,7 +66,18 @@ def _inside(out: Path, uri: str) -> Path:
     return out / logged.parent.name / logged.name
 
 
-def read_spark_output(out: Path) -> list[ResultRecord]:
+class ParquetOutput:
+    """A `classify --engine spark` output as a read-only `ResultSource`."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def read(self) -> list[ResultRow]:
+        """Every committed row, oldest first."""
+        return read_spark_output(self.out)
+
+
+def read_spark_output(out: Path) -> list[ResultRow]:
     """Every committed row of a `classify --engine spark` output, oldest first (pyarrow; no Spark needed)."""
     try:
         import pyarrow.parquet as pq
@@ -76,27 +85,11 @@ def read_spark_output(out: Path) -> list[ResultRecord]:
         raise SparkOutputError(
             "reading Parquet needs pyarrow; install it with: pip install 'digitwatch[spark]'"
         ) from exc
-    records: list[ResultRecord] = []
+    rows: list[ResultRow] = []
     for path in committed_files(out):
         try:
-            table = pq.read_table(path, columns=list(_COLUMNS))
+            table = pq.read_table(path, columns=COLUMNS)
         except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
             raise SparkOutputError(f"cannot read {path}: {exc}") from exc
-        records.extend(_record(row) for row in table.to_pylist())
-    return sorted(records, key=lambda r: (r.processed_at, r.filename, r.page or 0))
-
-
-_COLUMNS = ("filename", "digit", "confidence", "status", "processed_at", "detail", "sha256", "page")
-
-
-def _record(row: dict[str, Any]) -> ResultRecord:
-    return ResultRecord(
-        filename=str(row["filename"]),
-        digit=row["digit"],
-        confidence=row["confidence"],
-        status=Status(row["status"]),
-        processed_at=str(row["processed_at"]),
-        detail=str(row["detail"] or ""),
-        sha256=str(row["sha256"] or ""),
-        page=row["page"],
-    )
+        rows.extend(ResultRow.from_values(values) for values in table.to_pylist())
+    return sorted(rows, key=lambda r: (r.processed_at, r.filename, r.page or 0))
