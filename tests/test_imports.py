@@ -90,3 +90,47 @@ def test_the_command_line_loads_no_training_code_and_no_page_libraries():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+# Which rooms of watcher/ each room may import (at any depth of function): imports flow down this table,
+# never up. docs/architecture.md draws it. A top-level module (watcher.protocol, watcher.clock, ...) is a
+# room of its own; the foundation rooms below import nothing else of ours.
+FOUNDATION = {"watcher", "protocol", "clock", "errors", "atomic", "cores", "settings", "signals"}
+MAY_IMPORT = {
+    "reading": FOUNDATION,
+    "model": FOUNDATION | {"reading"},
+    "results": FOUNDATION,
+    "ops": FOUNDATION,
+    "pipeline": FOUNDATION | {"reading", "model", "results", "ops"},
+    # The three engines: each drives the pipeline, and none imports another.
+    "service": FOUNDATION | {"reading", "model", "results", "ops", "pipeline"},
+    "batch": FOUNDATION | {"reading", "model", "results", "ops", "pipeline"},
+    "spark": FOUNDATION | {"reading", "model", "results", "ops", "pipeline", "cli"},  # cli: spark-submit's entry
+    "review": FOUNDATION | {"reading", "model", "results", "ops"},
+    "report": FOUNDATION | {"reading", "model", "results", "ops", "review"},
+}
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_imports_flow_one_way_between_rooms():
+    modules = _modules()
+    wrong = sorted(
+        {
+            f"{name} imports {target}"
+            for name, path in modules.items()
+            if name.split(".")[0] == "watcher"
+            for target, _ in _imports(path, set(modules))
+            if target.split(".")[0] == "watcher" and _room(target) != _room(name)
+            if _room(name) in MAY_IMPORT and _room(target) not in MAY_IMPORT[_room(name)]
+        }
+    )
+    assert not wrong
+
+
+def test_every_room_is_placed_in_the_table():
+    rooms = {_room(name) for name in _modules() if name.split(".")[0] == "watcher"}
+    assert rooms - FOUNDATION - set(MAY_IMPORT) == {"cli", "commands"}  # the top: they may import anything

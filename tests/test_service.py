@@ -71,6 +71,22 @@ def test_backlog_and_live_files_in_process(tmp_path, classifier, mnist_small, ca
     assert "ready:" in caplog.text and "summary: seen 2, classified 2" in caplog.text
 
 
+def test_a_file_moved_in_whole_that_cannot_be_read_gets_its_row_without_retries(tmp_path, classifier, caplog):
+    # Waiting cannot change a file moved into place (or closed by its writer): its error row comes at once,
+    # instead of after three "may still be growing" retries. A file over a limit never waits either.
+    inbox, results = tmp_path / "inbox", tmp_path / "results.csv"
+    inbox.mkdir()
+    settings = WatchSettings(inbox=inbox, results=results, settle_seconds=0.1)
+    with caplog.at_level(logging.INFO), RunningService(settings, classifier):
+        wait_for(lambda: "ready:" in caplog.text, timeout=30, what="the service to start")
+        staged = tmp_path / "not-an-image.png"
+        staged.write_bytes(b"these bytes are no image at all" * 10)
+        os.rename(staged, inbox / "not-an-image.png")
+        table = wait_for_rows(results, 1)
+    assert list(table["status"]) == ["error"]
+    assert "retrying not-an-image.png" not in caplog.text
+
+
 def test_second_run_skips_recorded_files_and_records_changed_ones(tmp_path, classifier, mnist_small):
     inbox, results = tmp_path / "inbox", tmp_path / "results.csv"
     inbox.mkdir()

@@ -71,7 +71,8 @@ def test_documents_get_a_row_per_page_once_and_are_moved_only_whole(digitwatch_e
     again = read_rows(results)
     assert len(again) == 9
     assert again.tail(2)[["filename", "page", "digit"]].values.tolist() == lost
-    assert log.count("already recorded with the same content") == 3
+    assert log.count("already recorded with the same content") == 1  # one line for the batch, not one per file
+    assert "skipped 3 files already recorded with the same content" in log
     assert sorted(p.name for p in processed.iterdir()) == ["IMG_0001.HEIC", "fax.tiff", "plain.png", "scan.pdf"]
 
 

@@ -114,3 +114,24 @@ class ErrorKind(StrEnum):
     READ = "read"  # a file got a row with status error
     DISPOSE = "dispose"  # a file could not be moved or deleted after its row was written
     RESULTS = "results"  # the results CSV could not be written
+
+
+class Decision(StrEnum):
+    """What the service decided about a file, or did: the `decision` field of a log record (JSON logs)."""
+
+    QUEUED = "queued"  # an eligible file was seen; it is read once stable
+    IGNORED = "ignored"  # not ours to read (the message says why)
+    CLASSIFIED = "classified"  # a row with a digit, or no_digit, was written
+    FAILED = "failed"  # a row with status error was written
+    SKIPPED = "skipped"  # already recorded with the same content: no new row
+    RETRYING = "retrying"  # could not be read, and may still be growing: read again later
+    VANISHED = "vanished"  # gone before it could be read, moved or deleted
+    MOVED = "moved"  # --after move, once every row is durable
+    DELETED = "deleted"  # --after delete, likewise
+    DISPOSE_FAILED = "dispose_failed"  # could not be moved or deleted: tried again on the next rescan
+    ROTATED = "rotated"  # the results file was renamed or emptied away: a new one is started
+    READY = "ready"  # the service is up and watching
+    SUMMARY = "summary"  # the periodic counts
+    RELOADED = "reloaded"  # SIGHUP loaded the model again
+    RELOAD_FAILED = "reload_failed"  # SIGHUP could not load the model: the old one goes on
+    STOPPING = "stopping"  # a stop was asked for

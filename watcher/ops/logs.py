@@ -1,8 +1,8 @@
 """Service logs on stderr: plain lines for people, or JSON lines for log collectors.
 
-Decision records carry `decision` (queued, ignored, classified, failed,
-skipped, retrying, vanished, moved, deleted, summary, ready) and `file`
-as extra fields, so a JSON consumer can filter on them without parsing text.
+Decision records carry `decision` (one of `watcher.protocol.Decision`) and
+`file` as extra fields, so a JSON consumer can filter on them without
+parsing text.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-from watcher.protocol import LogFormat, LogLevel
+from watcher.protocol import Decision, LogFormat, LogLevel
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 EXTRA_FIELDS = ("decision", "file", "page", "reason")
@@ -67,7 +67,7 @@ def configure_logging(level: LogLevel = LogLevel.INFO, log_format: LogFormat = L
 
 
 def decision(
-    logger: logging.Logger, level: int, what: str, name: str, message: str, *args: object, page: int | None = None
+    logger: logging.Logger, level: int, what: Decision, name: str, message: str, *args: object, page: int | None = None
 ) -> None:
     """Log one decision about one file (or one page of it); `message` starts with %s for the name
     (control characters escaped), which reads "NAME page N" for a page."""

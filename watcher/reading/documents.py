@@ -86,7 +86,9 @@ def on_page(data: bytes, page: int | None, work: Callable[[PageReader], T]) -> T
 
 def _check_page_count(count: int, max_pages: int) -> None:
     if count > max_pages:
-        raise ImageError(f"document has {count} pages, more than --max-pages {max_pages}; no page was read")
+        raise ImageError(
+            f"document has {count} pages, more than --max-pages {max_pages}; no page was read", retry=False
+        )
     if count == 0:
         raise ImageError("document has no pages")
 

@@ -39,8 +39,8 @@ class ImageError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.kind = kind  # ERROR: unreadable file; NO_DIGIT: readable, but no digit in it
-        # False when reading it again cannot help, even while the file may still be growing:
-        # it hung or crashed its reader, and a retry would only do so again.
+        # False when reading it again cannot help, even while the file may still be growing: it is
+        # already over a limit, or it hung or crashed its reader and a retry would only do so again.
         self.retry = retry
 
 
@@ -54,7 +54,7 @@ def read_image_bytes(path: str | os.PathLike[str], *, allow_empty: bool = False)
         if info.st_size == 0 and not allow_empty:
             raise ImageError("empty file (0 bytes)")
         if info.st_size > MAX_BYTES:
-            raise ImageError(f"file too large: {info.st_size:,} bytes (limit {MAX_BYTES:,})")
+            raise ImageError(f"file too large: {info.st_size:,} bytes (limit {MAX_BYTES:,})", retry=False)
         with path.open("rb") as file:
             # Read one byte past the size seen, to notice growth; a file that grew
             # since the check is read on only up to one byte past MAX_BYTES.
@@ -66,7 +66,7 @@ def read_image_bytes(path: str | os.PathLike[str], *, allow_empty: bool = False)
     if not data and not allow_empty:
         raise ImageError("empty file (0 bytes)")
     if len(data) > MAX_BYTES:
-        raise ImageError(f"file too large: it grew past {MAX_BYTES:,} bytes while being read")
+        raise ImageError(f"file too large: it grew past {MAX_BYTES:,} bytes while being read", retry=False)
     return data
 
 
@@ -188,7 +188,7 @@ class ImageReader:
                     image.seek(self._frame)  # (a HEIC opens at its primary image, which need not be its first)
                 width, height = image.size
                 if width * height > MAX_PIXELS:
-                    raise ImageError(f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})")
+                    raise ImageError(f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})", retry=False)
                 self._source_mode = image.mode
                 factor = -(-max(width, height) // max_side) if max_side else 1
                 if factor > 1:

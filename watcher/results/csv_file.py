@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from watcher.protocol import Decision
 from watcher.results.csv_text import format_rows
 from watcher.results.reader import ResultsReader, read_results
 from watcher.results.schema import COLUMNS, LEGACY_COLUMNS, ResultRow, unneutralise
@@ -270,7 +271,7 @@ class CsvStore:
             "results file %s %s (rotation?); writing further rows to a new file there, header first",
             self.path,
             how,
-            extra={"decision": "rotated"},
+            extra={"decision": Decision.ROTATED},
         )
 
     def _write_to(self, fd: int, data: bytes) -> None:

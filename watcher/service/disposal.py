@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from watcher.ops.logs import decision
-from watcher.protocol import After
+from watcher.protocol import After, Decision
 from watcher.settings import WatchSettings
 
 log = logging.getLogger(__name__)
@@ -39,17 +39,17 @@ class Disposer:
         try:
             if folder is not None:
                 target = move_without_overwriting(path, folder / name)
-                decision(log, logging.INFO, "moved", str(name), "moved %s to %s", target)
+                decision(log, logging.INFO, Decision.MOVED, str(name), "moved %s to %s", target)
             elif self.after == After.DELETE:
                 path.unlink()
-                decision(log, logging.INFO, "deleted", str(name), "deleted %s")
+                decision(log, logging.INFO, Decision.DELETED, str(name), "deleted %s")
         except FileNotFoundError:
-            decision(log, logging.INFO, "vanished", str(name), "%s vanished before it could be %sd", self.after)
+            decision(log, logging.INFO, Decision.VANISHED, str(name), "%s vanished before it could be %sd", self.after)
         except OSError as exc:
             decision(
                 log,
                 logging.ERROR,
-                "dispose_failed",
+                Decision.DISPOSE_FAILED,
                 str(name),
                 "%s: cannot %s it (%s); trying again on the next rescan",
                 self.after,

@@ -27,7 +27,7 @@ from watcher.model.classifier import Classifier, ModelError
 from watcher.ops.logs import decision
 from watcher.ops.telemetry import Telemetry
 from watcher.pipeline.eligibility import scan, why_not_ours
-from watcher.protocol import ErrorKind, HintKind, Status
+from watcher.protocol import Decision, ErrorKind, HintKind, Status
 from watcher.reading.pool import PreparePool
 from watcher.results.csv_file import CsvStore, check_results_header
 from watcher.results.store import Ledger, ResultsError, ResultStore
@@ -180,7 +180,7 @@ class Service:
             ", recursive" if s.recursive else "",
             s.results,
             s.after,
-            extra={"decision": "ready"},
+            extra={"decision": Decision.READY},
         )
 
     def _step(self) -> None:
@@ -199,7 +199,7 @@ class Service:
         ready, vanished = self.tracker.take_ready(time.monotonic(), limit=BATCH_LIMIT)
         for path in vanished:
             name = str(relative_name(self.inbox, path))
-            decision(log, logging.INFO, "vanished", name, "%s vanished before it could be read; no row")
+            decision(log, logging.INFO, Decision.VANISHED, name, "%s vanished before it could be read; no row")
         self.busy = len(ready) == BATCH_LIMIT  # more may be ready: do not wait for hints next turn
         if ready and not self.stop.is_set():  # taken but not read: found again at the next start
             self._process([Job(candidate=c, name=self._name_of(c.path)) for c in ready])
@@ -220,11 +220,11 @@ class Service:
             classifier = Classifier(self.settings.model)
         except ModelError as exc:
             log.error("SIGHUP: the model could not be loaded again (%s); going on with the one loaded", exc,
-                      extra={"decision": "reload_failed"})  # fmt: skip
+                      extra={"decision": Decision.RELOAD_FAILED})  # fmt: skip
             return
         self.processor.classifier = classifier
         log.info("SIGHUP: model loaded again from %s (%s)", classifier.model_path, classifier.backend.name,
-                 extra={"decision": "reloaded"})  # fmt: skip
+                 extra={"decision": Decision.RELOADED})  # fmt: skip
 
     def _name_of(self, path: Path) -> PurePosixPath:
         name = relative_name(self.inbox, path)
@@ -307,7 +307,7 @@ class Service:
             return
         if self.tracker.nominate(path, kind, time.monotonic()):
             self.counts.seen += 1
-            decision(log, logging.INFO, "queued", str(name), "queued %s (%s)", kind)
+            decision(log, logging.INFO, Decision.QUEUED, str(name), "queued %s (%s)", kind)
 
     def _ignore_subfolder(self, path: Path) -> None:
         name = relative_name(self.inbox, path)
@@ -322,7 +322,7 @@ class Service:
         self.ignored[name] = None
         if len(self.ignored) > IGNORED_MEMORY:
             self.ignored.popitem(last=False)
-        decision(log, logging.INFO, "ignored", name, "ignored %s: %s", reason)
+        decision(log, logging.INFO, Decision.IGNORED, name, "ignored %s: %s", reason)
 
     def rescan(self) -> None:
         """Offer every file in the inbox: the backlog at start, then whatever events missed."""
@@ -349,7 +349,7 @@ class Service:
             c.failed,
             c.skipped,
             self._queue_depth(),
-            extra={"decision": "summary"},
+            extra={"decision": Decision.SUMMARY},
         )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from watcher.model.classifier import Classifier
 from watcher.ops.logs import decision
 from watcher.pipeline.core import Page, rows_for
-from watcher.protocol import After, Status
+from watcher.protocol import After, Decision, Status
 from watcher.reading.imaging import Prepared
 from watcher.reading.loading import ImageError
 from watcher.reading.pool import PreparePool, StopFlag, is_document, prepare_safely, release_free_memory
@@ -126,6 +126,13 @@ class Processor:
                     outcome.statuses.append(row.status)
                     self._record(row)
                 self._dispose(job, failed=any(row.status == Status.ERROR for row in job_rows), outcome=outcome)
+        if outcome.skipped:
+            log.info(
+                "skipped %d file%s already recorded with the same content",
+                outcome.skipped,
+                "" if outcome.skipped == 1 else "s",
+                extra={"decision": Decision.SKIPPED},
+            )
         release_free_memory()  # decoded pages go back to the system, so memory stays flat
         return outcome
 
@@ -145,10 +152,12 @@ class Processor:
         name = str(job.name)
         error = job.error
         if error is not None and not os.path.lexists(job.candidate.path):
-            decision(log, logging.INFO, "vanished", name, "%s vanished before it could be read; no row")
+            decision(log, logging.INFO, Decision.VANISHED, name, "%s vanished before it could be read; no row")
             return False
         if error is not None and error.kind == Status.ERROR and error.retry and self._may_grow(job):
-            decision(log, logging.INFO, "retrying", name, "retrying %s: %s, and it may still be growing", error.reason)
+            decision(
+                log, logging.INFO, Decision.RETRYING, name, "retrying %s: %s, and it may still be growing", error.reason
+            )
             outcome.retries.append(job.candidate)
             return False
         return True
@@ -161,14 +170,16 @@ class Processor:
         name = str(job.name)
         missing = [row for row in job.rows if not self.ledger.has(name, row.sha256, row.page)]
         if not missing:
-            decision(log, logging.INFO, "skipped", name, "skipped %s: already recorded with the same content")
+            # At DEBUG: a restart with --after keep finds every file again; the batch logs one line for all.
+            decision(log, logging.DEBUG, Decision.SKIPPED, name, "skipped %s: already recorded with the same content")
             outcome.skipped += 1
             self._dispose(job, failed=any(row.error is not None for row in job.rows), outcome=outcome)
         return missing
 
     def _may_grow(self, job: Job) -> bool:
-        """A file that failed to decode may be unfinished if it changed within the retry window."""
-        if job.candidate.attempts >= MAX_ATTEMPTS:
+        """A file that failed to decode may be unfinished if it changed within the retry window, unless its
+        writer closed it or it was moved in whole: then waiting cannot change what it holds."""
+        if job.candidate.attempts >= MAX_ATTEMPTS or job.candidate.complete:
             return False
         try:
             stat = os.stat(job.candidate.path)
@@ -180,12 +191,12 @@ class Processor:
         """Log a row's outcome and remember it in the ledger."""
         self.ledger.add(row.filename, row.sha256, row.page)
         if row.status == Status.ERROR:
-            decision(log, logging.WARNING, "failed", row.filename, "failed %s: %s", row.detail, page=row.page)
+            decision(log, logging.WARNING, Decision.FAILED, row.filename, "failed %s: %s", row.detail, page=row.page)
         else:
             decision(
                 log,
                 logging.INFO,
-                "classified",
+                Decision.CLASSIFIED,
                 row.filename,
                 "classified %s: %s digit=%s confidence=%s",
                 row.status,

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from watcher.protocol import HintKind
+from watcher.protocol import Decision, HintKind
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class StopRequest:
             log.info(
                 "received %s: finishing the batch in hand, then exiting",
                 signal.Signals(self.signal_number).name,
-                extra={"decision": "stopping"},
+                extra={"decision": Decision.STOPPING},
             )
         return self.signal_number is not None or self.event.is_set()
 
