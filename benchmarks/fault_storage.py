@@ -157,7 +157,7 @@ def unreadable(folder: Folder) -> Figures:
 
 
 def unreadable_figures(rows: pd.DataFrame, first: float | None, second: float | None, code: int) -> Figures:
-    """What the rows of ok.png and locked.png say, and whether that is what the README promises."""
+    """What the rows of ok.png and locked.png say, and whether that is what docs/service.md promises."""
     ok = rows[rows["filename"] == "ok.png"].to_dict("records")
     locked = rows[rows["filename"] == "locked.png"].to_dict("records")
     real = ok[0]["sha256"] if ok else None

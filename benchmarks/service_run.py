@@ -174,7 +174,7 @@ class WatchProcess:
 
 
 def read_rows(results: Path) -> pd.DataFrame:
-    """The results CSV as strings, as the README says to read it (empty when missing or mid-write)."""
+    """The results CSV as strings, as docs/results.md says to read it (empty when missing or mid-write)."""
     try:
         return pd.read_csv(results, dtype=str, keep_default_na=False)
     except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError):

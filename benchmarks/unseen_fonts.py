@@ -5,7 +5,7 @@ benchmark's own dependencies (scikit-image, scikit-learn).
 """
 
 # Families never used by train/negatives.py (which uses the fonts in train/fonts, STIX, Computer Modern
-# and Pillow's bundled Aileron); installed on Debian by `apt-get install` of the packages in the README.
+# and Pillow's bundled Aileron); installed on Debian by `apt-get install` of the packages in docs/benchmarks.md.
 FONT_FILES = {
     "DkgHandwriting (handwriting)": "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf",
     "Breip (handwriting)": "/usr/share/fonts/truetype/breip/Breip.ttf",

@@ -52,7 +52,7 @@ def bomb_png(path: Path, side: int = 30_000) -> Path:
 
 
 def read_rows(path: Path) -> pd.DataFrame:
-    """The results CSV as the README tells users to read it: all text, no NA guessing."""
+    """The results CSV as docs/results.md tells users to read it: all text, no NA guessing."""
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
     return pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -28,7 +28,7 @@ FORMULA_NAMES = ["=HYPERLINK(1).png", "+1.png", "-2.png", "@sum.png", "\tTab.png
 
 
 def read_back(path):
-    """How we tell users to read the file (README): every column as text, no NA guessing."""
+    """How we tell users to read the file (docs/results.md): every column as text, no NA guessing."""
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 

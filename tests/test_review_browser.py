@@ -109,7 +109,7 @@ def test_three_rows_corrected_with_the_keyboard_then_one_undone(
     assert int(browser.find_element(By.ID, "left").text) == left - 2
     press(browser, "7")  # the undone row gets its new answer
     assert corrections_when(review.corrections, 3)[-1].label == "7"  # type: ignore[attr-defined]
-    if screenshots := os.environ.get("DIGITWATCH_SCREENSHOTS"):  # the README's picture of the page
+    if screenshots := os.environ.get("DIGITWATCH_SCREENSHOTS"):  # the picture of the page in docs/review.md
         browser.execute_script("window.scrollTo(0, 0)")
         browser.save_screenshot(str(Path(screenshots) / "review.png"))
 

@@ -18,7 +18,7 @@ CENTRE = 14.0  # pixels: MNIST's centre of mass, the pivot for every warp
 class AugmentConfig:
     """How strongly to distort: enough to look like other writers and scanners, not so much that digits change.
 
-    The defaults are the shipped model's recipe; README "Retraining" gives its test accuracy.
+    The defaults are the shipped model's recipe; docs/model.md, "Retraining", gives its test accuracy.
     """
 
     rotation_degrees: float = 12.0

@@ -8,7 +8,7 @@ from scipy.special import log_softmax, softmax
 
 ECE_BINS = 15
 # At most 0.6% of validation digits may fall under the threshold: scanned and photographed digits fall
-# under it about 1.4 times as often as MNIST's own (README "The shipped model"), and at most 1% should.
+# under it about 1.4 times as often as MNIST's own (docs/model.md, "The shipped model"), and at most 1% should.
 MAX_FLAGGED_SHARE = 0.006
 
 

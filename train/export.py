@@ -85,7 +85,7 @@ def export_litert(keras_path: Path, *, output: Path | None = None) -> Path:
     Dynamic-range quantisation: weights are stored as int8 and each image's
     activations are quantised on the fly, row by row, so an image's outputs
     never depend on the others in its batch. XNNPACK runs it 3.5 times as fast
-    as float32 (README, "Speed"), and the shipped model reads the same digit
+    as float32 (docs/benchmarks.md, "Speed"), and the shipped model reads the same digit
     on all 10,000 MNIST test digits either way. Inputs and outputs stay float32.
 
     Raises ExportError when Keras cannot load the model, the converter cannot

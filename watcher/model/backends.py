@@ -32,7 +32,7 @@ KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 ZIP_SIGNATURE = b"PK\x03\x04"  # how every .keras file (a zip archive) starts
 LITERT_SUFFIX = ".tflite"
 SOURCE_KEY = "digitwatch_source_sha256"  # TFLite metadata entry: hash of the Keras file exported
-# LiteRT threads. Two beat one even while decode workers fill both cores (README,
+# LiteRT threads. Two beat one even while decode workers fill both cores (docs/benchmarks.md,
 # "Speed"): the model's share of each chunk is done sooner, and the workers wait less.
 INFERENCE_THREADS = min(2, available_cores())
 

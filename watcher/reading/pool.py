@@ -2,7 +2,7 @@
 
 Decoding and normalising an image costs milliseconds of pure Python and numpy,
 so one process keeps one core busy; the model needs a fraction of a core for
-the same images (see the README's Performance section). Workers are forked
+the same images (see docs/benchmarks.md, Speed). Workers are forked
 from a fresh "forkserver" process, never from this one: forking a process in
 which TensorFlow (a bring-your-own Keras model) has started threads is unsafe.
 
@@ -46,7 +46,7 @@ MIN_PARALLEL = 200  # files: fewer are prepared in this process; starting worker
 TASK_FILES = 32  # files per task sent to a worker: amortises the hand-over, keeps the cores evenly loaded
 TASKS_AHEAD = 4  # tasks queued per worker: enough to never idle, few enough to bound memory
 # numpy's OpenBLAS spreads even small matrix products over all cores; in workers that
-# already fill every core this only adds hand-offs (measured slower: see the README).
+# already fill every core this only adds hand-offs (measured slower: see docs/benchmarks.md).
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # Read by C libraries that Python cannot interrupt: only ever in a worker, under the time limit.
 DOCUMENT_SUFFIXES = frozenset({".pdf", ".tif", ".tiff", ".heic", ".heif"})

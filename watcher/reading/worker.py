@@ -45,7 +45,7 @@ def release_free_memory() -> None:
     later images come from the heap, which then holds on to every page it ever
     used: without this, a service's memory grows with every burst. Trimming after
     every few dozen files keeps it flat for next to nothing, where a fixed mmap
-    threshold would slow decoding (figures in the README's Speed section).
+    threshold would slow decoding (figures in docs/benchmarks.md, Speed).
     """
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
