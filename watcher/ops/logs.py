@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
 from typing import TextIO
 
+from watcher.clock import utc_at
 from watcher.protocol import Decision, LogFormat, LogLevel
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -24,7 +24,7 @@ class JsonLinesFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": utc_at(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
