@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,14 +30,32 @@ DataOption = Annotated[
         exists=True,
     ),
 ]
-NeutraliseOption = Annotated[
-    bool,
-    typer.Option(
+
+
+def neutralise_option(*, panel: str | None = None) -> Any:
+    """--neutralise-formulas/--keep-formulas, in the help section `panel` (None: "Options")."""
+    return typer.Option(
         "--neutralise-formulas/--keep-formulas",
         help="Put ' before file names starting with = + - @ tab or CR, so spreadsheets show them as text.",
         envvar="DIGITWATCH_NEUTRALISE_FORMULAS",
-    ),
-]
+        rich_help_panel=panel,
+    )
+
+
+def read_timeout_option(*, panel: str | None = None) -> Any:
+    """--read-timeout SECONDS, in the help section `panel` (None: "Options")."""
+    return typer.Option(
+        metavar="SECONDS",
+        min=0.1,
+        max=3600.0,
+        help="Longest a decode worker may spend opening a file or reading one page of it; "
+        "past it the file gets an error row.",
+        envvar="DIGITWATCH_READ_TIMEOUT",
+        rich_help_panel=panel,
+    )
+
+
+NeutraliseOption = Annotated[bool, neutralise_option()]
 
 MaxPagesOption = Annotated[
     int,
@@ -46,20 +66,37 @@ MaxPagesOption = Annotated[
         envvar="DIGITWATCH_MAX_PAGES",
     ),
 ]
-ReadTimeoutOption = Annotated[
-    float,
-    typer.Option(
-        metavar="SECONDS",
-        min=0.1,
-        max=3600.0,
-        help="Longest a decode worker may spend opening a file or reading one page of it; "
-        "past it the file gets an error row.",
-        envvar="DIGITWATCH_READ_TIMEOUT",
-    ),
-]
+ReadTimeoutOption = Annotated[float, read_timeout_option()]
 
 
 def fail(message: str, *, code: int = 1) -> typer.Exit:
     """Print an error for a person on stderr and return the Exit to raise."""
     typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=code)
+
+
+def given_options(ctx: typer.Context, *, panel: str) -> list[str]:
+    """The options of help section `panel` that the user gave, as given: `--watch`, `--max-pages (from ENV)`.
+
+    Judged by where each value came from (command line or environment), not by
+    comparing it with the default: `--after keep` given to the local engine is
+    still given, and still ignored there.
+    """
+    given = []
+    for param in ctx.command.params:
+        if getattr(param, "rich_help_panel", None) != panel or param.name is None:
+            continue
+        source = ctx.get_parameter_source(param.name)
+        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+            continue
+        # A flag given as its "off" form (--no-watch, --keep-formulas) is named so.
+        off = param.secondary_opts and ctx.params.get(param.name) is False
+        name = param.secondary_opts[0] if off else param.opts[0]
+        given.append(f"{name} (from {_envvar_set(param.envvar)})" if source.name == "ENVIRONMENT" else name)
+    return given
+
+
+def _envvar_set(envvar: str | Sequence[str] | None) -> str:
+    """The option's environment variable that is set (the first, when it reads several)."""
+    names = [envvar] if isinstance(envvar, str) else list(envvar or ())
+    return next((name for name in names if name in os.environ), " or ".join(names))

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from watcher.batch.classify import InputError, classify
-from watcher.commands import MaxPagesOption, ModelOption, NeutraliseOption, ReadTimeoutOption, fail
+from watcher.commands import (
+    MaxPagesOption,
+    ModelOption,
+    fail,
+    given_options,
+    neutralise_option,
+    read_timeout_option,
+)
 from watcher.model.classifier import ModelError
 from watcher.ops.logs import configure_logging
 from watcher.protocol import After, Engine, LogLevel
@@ -17,10 +24,13 @@ from watcher.settings import ClassifySettings, SparkSettings
 
 DEFAULTS = ClassifySettings(paths=())  # the one source of the defaults below
 SPARK_DEFAULTS = SparkSettings(source="", out="")
+# The options only one engine reads, each in its own section of --help; the other engine refuses them.
+LOCAL_PANEL = "Local engine (the default)"
 SPARK_PANEL = "Spark engine (--engine spark)"
 
 
 def classify_command(
+    ctx: typer.Context,
     paths: Annotated[
         list[str],
         typer.Argument(
@@ -36,12 +46,11 @@ def classify_command(
             help="Append rows to this CSV (header written once). Default: print CSV to stdout.",
             envvar="DIGITWATCH_RESULTS",
             dir_okay=False,
+            rich_help_panel=LOCAL_PANEL,
         ),
     ] = DEFAULTS.results,
-    model: ModelOption = DEFAULTS.model,
-    neutralise_formulas: NeutraliseOption = DEFAULTS.neutralise_formulas,
-    max_pages: MaxPagesOption = DEFAULTS.max_pages,
-    read_timeout: ReadTimeoutOption = DEFAULTS.read_timeout,
+    neutralise_formulas: Annotated[bool, neutralise_option(panel=LOCAL_PANEL)] = DEFAULTS.neutralise_formulas,
+    read_timeout: Annotated[float, read_timeout_option(panel=LOCAL_PANEL)] = DEFAULTS.read_timeout,
     engine: Annotated[
         Engine,
         typer.Option(
@@ -49,6 +58,8 @@ def classify_command(
             help="local: this machine's cores. spark: Apache Spark (the spark extra and Java 17).",
         ),
     ] = Engine.LOCAL,
+    model: ModelOption = DEFAULTS.model,
+    max_pages: MaxPagesOption = DEFAULTS.max_pages,
     out: Annotated[
         str | None,
         typer.Option(metavar="DIR", help="The Parquet output folder or URI (needed).", rich_help_panel=SPARK_PANEL),
@@ -109,9 +120,8 @@ def classify_command(
     With --engine spark, Apache Spark reads one folder or bucket into Parquet, exactly once through its
     checkpoint; `digitwatch export --parquet DIR` turns that into the results CSV.
     """
+    _refuse_the_other_engines_options(ctx, engine)
     if engine == Engine.SPARK:
-        if results is not None:
-            raise fail("--results is for the local engine; Spark writes Parquet to --out", code=2)
         if out is None or len(paths) != 1:
             raise fail("--engine spark takes one source folder or URI, and --out DIR", code=2)
         _run_on_spark(
@@ -130,13 +140,6 @@ def classify_command(
             )
         )
         return
-    spark_only = {"--out": out, "--checkpoint": checkpoint, "--master": master, "--watch": watch or None,
-                  "--interval": None if interval == SPARK_DEFAULTS.trigger_seconds else interval,
-                  "--max-files-per-trigger": max_files_per_trigger, "--processed-dir": processed_dir,
-                  "--after": None if after == After.KEEP else after}  # fmt: skip
-    given = [name for name, value in spark_only.items() if value is not None]
-    if given:
-        raise fail(f"{', '.join(given)}: only with --engine spark", code=2)
     _run_locally(
         ClassifySettings(
             paths=tuple(Path(path) for path in paths),
@@ -146,6 +149,22 @@ def classify_command(
             max_pages=max_pages,
             read_timeout=read_timeout,
         )
+    )
+
+
+def _refuse_the_other_engines_options(ctx: typer.Context, engine: Engine) -> None:
+    """Exit 2 naming each option given (command line or environment) that `engine` would ignore."""
+    panel = LOCAL_PANEL if engine == Engine.SPARK else SPARK_PANEL
+    given = given_options(ctx, panel=panel)
+    if not given:
+        return
+    them = "it" if len(given) == 1 else "them"
+    if engine == Engine.LOCAL:
+        raise fail(f"{', '.join(given)}: only with --engine spark; add --engine spark, or leave {them} out", code=2)
+    where = " (Spark writes Parquet to --out)" if any(name.startswith("--results") for name in given) else ""
+    raise fail(
+        f"{', '.join(given)}: only with the local engine, --engine spark would ignore {them}; leave {them} out{where}",
+        code=2,
     )
 
 
