@@ -102,6 +102,7 @@ def test_classify_folder_prints_csv_with_relative_names(digitwatch_exe, served_m
 def test_classify_appends_to_results_with_header_once(digitwatch_exe, served_model_path, tmp_path, digit_files):
     files = digit_files(5)
     results = tmp_path / "out" / "results.csv"
+    results.parent.mkdir()
     for _ in range(2):
         paths = [p for p, _ in files]
         result = run(digitwatch_exe, "classify", *paths, "--results", results, "--model", served_model_path)

@@ -1,6 +1,7 @@
-"""Options judged by what the user gave (command line or environment), not by their values.
+"""Options judged by what the user gave (command line or environment), not by their values; and where results go.
 
-`classify` refuses the other engine's options, even at their default values.
+`classify` refuses the other engine's options, even at their default values;
+`watch` and `classify` refuse a --results in a folder that does not exist.
 Each is run as users run it: CliRunner in-process and the console script.
 """
 
@@ -141,3 +142,52 @@ def test_classify_help_lists_each_engines_options_in_its_own_section():
         *("--out", "--checkpoint", "--master", "--watch", "--interval", "--max-files-per-trigger", "--after"),
         "--processed-dir",
     ]
+
+
+# --- --results in a folder that does not exist: refused, not created -------------------------------------------
+
+
+def refused_for_a_missing_folder(done: subprocess.CompletedProcess[str], folder: Path) -> None:
+    assert done.returncode == 2, done.stderr
+    message = " ".join(done.stderr.split())  # click wraps long messages
+    assert "Invalid value for '--results'" in message
+    assert f"folder {folder} does not exist" in message
+    assert "create it, or check that the share is mounted" in message
+    assert "Traceback" not in done.stderr
+    assert not folder.exists()
+
+
+def test_watch_refuses_results_in_a_missing_folder_and_creates_nothing(digitwatch_exe, tmp_path):
+    (tmp_path / "inbox").mkdir()
+    share = tmp_path / "share" / "results"  # an unmounted share: its mount point is missing
+    done = script(
+        digitwatch_exe, "watch", "--inbox", "inbox", "--results", share / "predictions.csv", "--once", cwd=tmp_path
+    )
+    refused_for_a_missing_folder(done, share)
+    assert not (tmp_path / "share").exists()
+
+
+def test_classify_refuses_results_in_a_missing_folder_given_by_option_or_variable(
+    digitwatch_exe, tmp_path, digit_files
+):
+    files = digit_files(1)
+    typo = tmp_path / "reslts"
+    done = script(digitwatch_exe, "classify", files[0][0], "--results", typo / "out.csv", cwd=tmp_path)
+    refused_for_a_missing_folder(done, typo)
+    done = script(digitwatch_exe, "classify", files[0][0], cwd=tmp_path, env={"DIGITWATCH_RESULTS": "reslts/out.csv"})
+    refused_for_a_missing_folder(done, typo)
+    assert done.stdout == ""
+
+
+def test_results_beside_a_file_is_refused_in_process(tmp_path, digit_files):
+    files = digit_files(1)
+    code, output = invoke("classify", files[0][0], "--results", files[0][0] / "out.csv")
+    assert code == 2, output
+    assert f"{files[0][0]} is not a folder" in " ".join(output.split())
+
+
+def test_watch_still_creates_the_default_results_folder(digitwatch_exe, served_model_path, tmp_path, digit_files):
+    digit_files(1, tmp_path / "inbox")
+    done = script(digitwatch_exe, "watch", "--once", "--model", served_model_path, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "results" / "predictions.csv").read_text().count("\n") == 2  # the header and one row

@@ -100,3 +100,25 @@ def _envvar_set(envvar: str | Sequence[str] | None) -> str:
     """The option's environment variable that is set (the first, when it reads several)."""
     names = [envvar] if isinstance(envvar, str) else list(envvar or ())
     return next((name for name in names if name in os.environ), " or ".join(names))
+
+
+def results_folder_exists(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """Refuse a results CSV given in a folder that does not exist, instead of creating that folder.
+
+    A typo, or a network share that is not mounted, would otherwise send the
+    rows to a new folder on the local disk. The default results/ folder is
+    still created when needed.
+    """
+    source = ctx.get_parameter_source(param.name or "")
+    if value is None or source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+        return value
+    folder = value.parent.absolute()
+    if folder.is_dir():
+        return value
+    # click's message names the option and its variable: "Invalid value for '--results' (env var: ...)".
+    if folder.exists():
+        raise typer.BadParameter(f"{folder} is not a folder")
+    raise typer.BadParameter(
+        f"folder {folder} does not exist (digitwatch creates only the default results/ folder): "
+        "create it, or check that the share is mounted"
+    )

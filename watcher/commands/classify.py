@@ -15,6 +15,7 @@ from watcher.commands import (
     given_options,
     neutralise_option,
     read_timeout_option,
+    results_folder_exists,
 )
 from watcher.model.classifier import ModelError
 from watcher.ops.logs import configure_logging
@@ -43,9 +44,11 @@ def classify_command(
         Path | None,
         typer.Option(
             metavar="CSV",
-            help="Append rows to this CSV (header written once). Default: print CSV to stdout.",
+            help="Append rows to this CSV (header written once), in a folder that exists. "
+            "Default: print CSV to stdout.",
             envvar="DIGITWATCH_RESULTS",
             dir_okay=False,
+            callback=results_folder_exists,
             rich_help_panel=LOCAL_PANEL,
         ),
     ] = DEFAULTS.results,
