@@ -105,6 +105,7 @@ def main(
         root = work or Path(scratch)
         inbox, results = root / "inbox", root / "results"
         inbox.mkdir(parents=True, exist_ok=True)
+        results.mkdir(exist_ok=True)  # classify refuses --results in a missing folder
         truth = render(inbox, seed)
         _, seconds = run("classify", inbox, "--results", results / "before.csv")
         typer.echo(f"{len(truth)} UCI files rendered and classified with the shipped model in {seconds:.1f} s")

@@ -42,6 +42,7 @@ class Folder:
         self, *options: str, preexec_fn: Callable[[], None] | None = None, pipe_log: bool = False
     ) -> WatchProcess:
         """Start `digitwatch watch` on this folder with extra options."""
+        self.results.parent.mkdir(parents=True, exist_ok=True)  # watch refuses --results in a missing folder
         args = ["--inbox", str(self.inbox), "--results", str(self.results), *options]
         return WatchProcess(args, self.log, marker=str(self.inbox), preexec_fn=preexec_fn, pipe_log=pipe_log)
 

@@ -59,6 +59,7 @@ def main() -> int:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="digitwatch-soak-"))
     inbox, results = work / "inbox", work / "results" / "predictions.csv"
     inbox.mkdir(parents=True, exist_ok=True)
+    results.parent.mkdir(exist_ok=True)  # watch refuses --results in a missing folder
     runner = Runner(service_args(args, inbox, results, work), work / "service.log", marker=str(inbox), exe=args.exe)
     started = time.monotonic()
     restarter = Restarter(runner, plan_stops(args), started)

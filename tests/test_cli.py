@@ -102,6 +102,7 @@ def test_classify_folder_prints_csv_with_relative_names(digitwatch_exe, served_m
 def test_classify_appends_to_results_with_header_once(digitwatch_exe, served_model_path, tmp_path, digit_files):
     files = digit_files(5)
     results = tmp_path / "out" / "results.csv"
+    results.parent.mkdir()
     for _ in range(2):
         paths = [p for p, _ in files]
         result = run(digitwatch_exe, "classify", *paths, "--results", results, "--model", served_model_path)
@@ -274,3 +275,18 @@ def test_classify_skips_links_leading_out_of_the_folder(digitwatch_exe, served_m
     assert result.returncode == 0, result.stderr
     assert sorted(pd.read_csv(results)["filename"]) == sorted([path.name, "link-in.png"])
     assert "skipped in the folders: 2 symbolic link leading out of the folder" in result.stderr, result.stderr
+
+
+def test_classify_gives_an_image_over_pillows_limit_our_reason_with_its_size(
+    digitwatch_exe, served_model_path, tmp_path, digit_files
+):
+    from service_helpers import bomb_png
+
+    digit_files(1, tmp_path / "scans")
+    bomb_png(tmp_path / "scans" / "poster.png", side=20_000)  # 400 megapixels: Pillow refuses it by itself
+    result = run(digitwatch_exe, "classify", tmp_path / "scans", "--model", served_model_path)
+    assert result.returncode == 0, result.stderr
+    rows = read_csv_text(result.stdout).set_index("filename")
+    assert rows.loc["poster.png", "status"] == "error"
+    assert rows.loc["poster.png", "detail"] == "image too large: 20000x20000 pixels (limit 40,000,000)"
+    assert rows.loc["digit_0000.png", "status"] != "error"

@@ -7,6 +7,7 @@ import os
 import struct
 import time
 import tracemalloc
+import warnings
 import zlib
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
+from service_helpers import bomb_png
 from watcher.reading import loading
+from watcher.reading.imaging import prepare_file
 from watcher.reading.loading import ImageError, decode_image, load_image, read_image_bytes
 
 EXIF_ORIENTATION = 0x0112  # the EXIF tag phones and cameras write instead of rotating the pixels
@@ -409,7 +412,7 @@ def test_decompression_bomb_is_refused_quickly_without_decoding(tmp_path, monkey
         tracemalloc.stop()
     assert elapsed < 1.0  # seconds
     assert peak < 1_000_000  # bytes: nothing the size of the image was allocated
-    assert "pixel" in error.reason
+    assert error.reason == f"image too large: {width}x{height} pixels (limit {loading.MAX_PIXELS:,})"
 
 
 def test_max_pixels_is_the_limit_used(tmp_path, monkeypatch, scan):
@@ -418,6 +421,23 @@ def test_max_pixels_is_the_limit_used(tmp_path, monkeypatch, scan):
     assert_refused(path, "too large")
     monkeypatch.setattr(loading, "MAX_PIXELS", 28 * 28)
     assert load_image(path).shape == (28, 28)
+
+
+@pytest.mark.parametrize("side", [10_000, 20_000], ids=["over Pillow's warning", "over Pillow's limit"])
+def test_a_real_image_over_pillows_own_limit_gets_our_reason_not_pillows(tmp_path, side):
+    """Pillow refuses these itself as it opens them ("decompression bomb DOS attack", no size); we name the size."""
+    path = bomb_png(tmp_path / "huge.png", side=side)  # a real, decodable 1-bit PNG of a few kB
+    pillows_limit = Image.MAX_IMAGE_PIXELS
+    assert pillows_limit is not None and side * side > pillows_limit
+    with pytest.raises((Image.DecompressionBombError, Image.DecompressionBombWarning)), warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        Image.open(path)
+    error = assert_refused(path, "too large")
+    assert error.reason == f"image too large: {side}x{side} pixels (limit 40,000,000)"
+    assert "decompression bomb" not in error.reason
+    (page,) = prepare_file(path)  # the way watch and classify read it: the row's detail
+    assert page.error is not None and page.error.reason == error.reason
+    assert pillows_limit == Image.MAX_IMAGE_PIXELS  # Pillow's own limit is back for everyone else
 
 
 # --- properties: any bytes at all give an array or our error ----------------------------------

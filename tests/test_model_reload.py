@@ -20,6 +20,7 @@ def test_sighup_loads_the_model_again_and_keeps_the_old_one_when_the_new_is_brok
     model, meta = models / "tiny.keras", models / "tiny.meta.json"
     inbox, results = tmp_path / "inbox", tmp_path / "results" / "predictions.csv"
     inbox.mkdir()
+    results.parent.mkdir()
     digit = png_bytes(mnist_small["x_test"][0])
     args = ("--inbox", inbox, "--results", results, "--model", model, "--settle", "0.05")
     with ServiceProcess(digitwatch_exe, tmp_path / "service.log", *args) as service:

@@ -166,7 +166,7 @@ def test_the_spark_engine_refuses_a_missing_source_a_foreign_output_and_mixed_op
     assert code == 1 and "not a digitwatch Parquet output" in output
     assert [p.name for p in foreign.parent.iterdir()] == ["mine.txt"] and foreign.read_text() == "not yours"
     code, output = run(str(tmp_path / "in"), "--engine", "spark", "--out", "o", "--results", "r.csv")
-    assert code == 2 and "--results is for the local engine" in output
+    assert code == 2 and "--results: only with the local engine" in output
     code, output = run(str(tmp_path / "in"), "--out", "o", "--watch")
     assert code == 2 and "--out, --watch: only with --engine spark" in output
     assert not (tmp_path / "new").exists()

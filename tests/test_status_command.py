@@ -162,3 +162,22 @@ def test_help_lists_status_and_its_options() -> None:
     assert helped.exit_code == 0
     for option in ("--results", "--stale-after", "DIGITWATCH_RESULTS"):
         assert option in helped.output
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "4.9", "nan", "inf"])
+def test_stale_after_a_healthy_service_would_cross_or_never_cross_is_refused(results: Path, value: str) -> None:
+    write_case(results, "running", dead_pid=0)  # a running service with a fresh heartbeat
+    outcome = CliRunner().invoke(app, ["status", "--results", str(results), "--stale-after", value])
+    assert outcome.exit_code == 2, outcome.output
+    assert "Invalid value for '--stale-after'" in outcome.output
+    assert "stale" not in outcome.output.replace("--stale-after", "")  # refused before judging anything
+
+
+def test_installed_script_refuses_stale_after_zero_saying_why(digitwatch_exe: str, results: Path) -> None:
+    write_case(results, "running", dead_pid=0)
+    finished = run_script(digitwatch_exe, "status", "--results", results, "--stale-after", 0)
+    assert finished.returncode == 2, finished.stdout + finished.stderr
+    message = " ".join(finished.stderr.split())
+    assert "0 s is less than the 5 s between two heartbeats of the service" in message
+    assert "a healthy service would look stuck; give at least 5" in message
+    assert finished.stdout == ""

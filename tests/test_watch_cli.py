@@ -33,6 +33,7 @@ def digits(mnist_small):
 def layout(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
+    (tmp_path / "results").mkdir()  # a --results given must be in a folder that exists
     return inbox, tmp_path / "results" / "predictions.csv"
 
 

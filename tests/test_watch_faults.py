@@ -27,6 +27,7 @@ CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
 def layout(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
+    (tmp_path / "results").mkdir()  # a --results given must be in a folder that exists
     return inbox, tmp_path / "results" / "predictions.csv"
 
 

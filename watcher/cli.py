@@ -29,14 +29,19 @@ class Command(TyperCommand):
         return pieces + [_label(arg) if arg.required else f"[{_label(arg)}]" for arg in self._arguments(ctx)]
 
     def format_options(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
-        """An "Arguments" list of labels and help, then the options as typer writes them."""
-        arguments = [(_label(arg), arg.help or "") for arg in self._arguments(ctx) if not arg.hidden]
-        options = [
-            record
-            for param in self.get_params(ctx)
-            if not isinstance(param, TyperArgument) and (record := param.get_help_record(ctx))
-        ]
-        for title, rows in (("Arguments", arguments), ("Options", options)):
+        """An "Arguments" list of labels and help, then the options as typer writes them, by panel.
+
+        An option's `rich_help_panel` names its section ("Spark engine (--engine spark)"), after the
+        plain "Options"; typer shows panels only with Rich, which this app turns off.
+        """
+        sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                if not param.hidden:
+                    sections["Arguments"].append((_label(param), param.help or ""))
+            elif record := param.get_help_record(ctx):
+                sections.setdefault(getattr(param, "rich_help_panel", None) or "Options", []).append(record)
+        for title, rows in sections.items():
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)

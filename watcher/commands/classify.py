@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from watcher.batch.classify import InputError, classify
-from watcher.commands import MaxPagesOption, ModelOption, NeutraliseOption, ReadTimeoutOption, fail
+from watcher.commands import (
+    MaxPagesOption,
+    ModelOption,
+    fail,
+    given_options,
+    neutralise_option,
+    read_timeout_option,
+    results_folder_exists,
+)
 from watcher.model.classifier import ModelError
 from watcher.ops.logs import configure_logging
 from watcher.protocol import After, Engine, LogLevel
@@ -17,10 +25,13 @@ from watcher.settings import ClassifySettings, SparkSettings
 
 DEFAULTS = ClassifySettings(paths=())  # the one source of the defaults below
 SPARK_DEFAULTS = SparkSettings(source="", out="")
+# The options only one engine reads, each in its own section of --help; the other engine refuses them.
+LOCAL_PANEL = "Local engine (the default)"
 SPARK_PANEL = "Spark engine (--engine spark)"
 
 
 def classify_command(
+    ctx: typer.Context,
     paths: Annotated[
         list[str],
         typer.Argument(
@@ -33,15 +44,16 @@ def classify_command(
         Path | None,
         typer.Option(
             metavar="CSV",
-            help="Append rows to this CSV (header written once). Default: print CSV to stdout.",
+            help="Append rows to this CSV (header written once), in a folder that exists. "
+            "Default: print CSV to stdout.",
             envvar="DIGITWATCH_RESULTS",
             dir_okay=False,
+            callback=results_folder_exists,
+            rich_help_panel=LOCAL_PANEL,
         ),
     ] = DEFAULTS.results,
-    model: ModelOption = DEFAULTS.model,
-    neutralise_formulas: NeutraliseOption = DEFAULTS.neutralise_formulas,
-    max_pages: MaxPagesOption = DEFAULTS.max_pages,
-    read_timeout: ReadTimeoutOption = DEFAULTS.read_timeout,
+    neutralise_formulas: Annotated[bool, neutralise_option(panel=LOCAL_PANEL)] = DEFAULTS.neutralise_formulas,
+    read_timeout: Annotated[float, read_timeout_option(panel=LOCAL_PANEL)] = DEFAULTS.read_timeout,
     engine: Annotated[
         Engine,
         typer.Option(
@@ -49,6 +61,8 @@ def classify_command(
             help="local: this machine's cores. spark: Apache Spark (the spark extra and Java 17).",
         ),
     ] = Engine.LOCAL,
+    model: ModelOption = DEFAULTS.model,
+    max_pages: MaxPagesOption = DEFAULTS.max_pages,
     out: Annotated[
         str | None,
         typer.Option(metavar="DIR", help="The Parquet output folder or URI (needed).", rich_help_panel=SPARK_PANEL),
@@ -109,9 +123,8 @@ def classify_command(
     With --engine spark, Apache Spark reads one folder or bucket into Parquet, exactly once through its
     checkpoint; `digitwatch export --parquet DIR` turns that into the results CSV.
     """
+    _refuse_the_other_engines_options(ctx, engine)
     if engine == Engine.SPARK:
-        if results is not None:
-            raise fail("--results is for the local engine; Spark writes Parquet to --out", code=2)
         if out is None or len(paths) != 1:
             raise fail("--engine spark takes one source folder or URI, and --out DIR", code=2)
         _run_on_spark(
@@ -130,13 +143,6 @@ def classify_command(
             )
         )
         return
-    spark_only = {"--out": out, "--checkpoint": checkpoint, "--master": master, "--watch": watch or None,
-                  "--interval": None if interval == SPARK_DEFAULTS.trigger_seconds else interval,
-                  "--max-files-per-trigger": max_files_per_trigger, "--processed-dir": processed_dir,
-                  "--after": None if after == After.KEEP else after}  # fmt: skip
-    given = [name for name, value in spark_only.items() if value is not None]
-    if given:
-        raise fail(f"{', '.join(given)}: only with --engine spark", code=2)
     _run_locally(
         ClassifySettings(
             paths=tuple(Path(path) for path in paths),
@@ -146,6 +152,30 @@ def classify_command(
             max_pages=max_pages,
             read_timeout=read_timeout,
         )
+    )
+
+
+def _refuse_the_other_engines_options(ctx: typer.Context, engine: Engine) -> None:
+    """Exit 2 naming each option given on the command line that `engine` would ignore.
+
+    One set in the environment only gets a note: a variable such as
+    DIGITWATCH_RESULTS serves several commands (the service's env file sets
+    it), so it is not a mistake on this command line.
+    """
+    panel = LOCAL_PANEL if engine == Engine.SPARK else SPARK_PANEL
+    given = given_options(ctx, panel=panel)
+    for option in (option for option in given if option.envvar is not None):
+        typer.echo(f"note: {option.envvar} is set, but --engine {engine} does not use {option.name}", err=True)
+    named = [option.name for option in given if option.envvar is None]
+    if not named:
+        return
+    them = "it" if len(named) == 1 else "them"
+    if engine == Engine.LOCAL:
+        raise fail(f"{', '.join(named)}: only with --engine spark; add --engine spark, or leave {them} out", code=2)
+    where = " (Spark writes Parquet to --out)" if "--results" in named else ""
+    raise fail(
+        f"{', '.join(named)}: only with the local engine, --engine spark would ignore {them}; leave {them} out{where}",
+        code=2,
     )
 
 

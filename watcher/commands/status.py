@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from watcher.commands import fail
+from watcher.ops.heartbeat import HEARTBEAT_SECONDS
 from watcher.ops.status import Health, StatusError, check_status
 from watcher.settings import DEFAULT_RESULTS
 
@@ -23,6 +25,18 @@ NEXT_STEP = {
 }
 
 
+def _stale_seconds(value: float) -> float:
+    """Refuse a threshold a healthy service would cross between two heartbeats, or one never crossed."""
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds")
+    if value < HEARTBEAT_SECONDS:
+        raise typer.BadParameter(
+            f"{value:g} s is less than the {HEARTBEAT_SECONDS:g} s between two heartbeats of the service, "
+            f"so a healthy service would look stuck; give at least {HEARTBEAT_SECONDS:g}"
+        )
+    return value
+
+
 def status_command(
     results: Annotated[
         Path,
@@ -35,7 +49,12 @@ def status_command(
     ] = DEFAULT_RESULTS,
     stale_after: Annotated[
         float,
-        typer.Option(metavar="SECONDS", min=0.0, help="A heartbeat older than this means the service is stuck."),
+        typer.Option(
+            metavar="SECONDS",
+            callback=_stale_seconds,
+            help=f"A heartbeat older than this means the service is stuck; at least {HEARTBEAT_SECONDS:g} "
+            "(the service writes one that often).",
+        ),
     ] = 30.0,
 ) -> None:
     """Say whether the watch service is running; exit 0 only when it is and its heartbeat is fresh."""

@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from watcher.commands import MaxPagesOption, ModelOption, NeutraliseOption, ReadTimeoutOption, fail
+from watcher.commands import (
+    MaxPagesOption,
+    ModelOption,
+    NeutraliseOption,
+    ReadTimeoutOption,
+    fail,
+    results_folder_exists,
+)
 from watcher.errors import ServiceError
 from watcher.model.classifier import ModelError
 from watcher.ops.logs import configure_logging
@@ -67,9 +74,11 @@ def watch_command(
         Path,
         typer.Option(
             metavar="CSV",
-            help="Results CSV, also the ledger of what is done; outside the inbox.",
+            help="Results CSV, also the ledger of what is done; outside the inbox, in a folder that exists "
+            "(only the default's is created).",
             envvar="DIGITWATCH_RESULTS",
             dir_okay=False,
+            callback=results_folder_exists,
         ),
     ] = DEFAULTS.results,
     model: ModelOption = DEFAULTS.model,

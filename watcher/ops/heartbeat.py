@@ -21,6 +21,7 @@ from watcher.protocol import ServiceState
 log = logging.getLogger(__name__)
 
 STATUS_SUFFIX = ".status.json"
+HEARTBEAT_SECONDS = 5.0  # seconds between two writes of the status file by a running service
 
 _failing: set[Path] = set()  # status files whose write failed and was warned about; warned again after a success
 

@@ -20,7 +20,14 @@ from pathlib import Path
 from watcher import __version__
 from watcher.clock import utc_now
 from watcher.ops import sdnotify
-from watcher.ops.heartbeat import Heartbeat, StatusError, read_heartbeat, status_path_for, write_heartbeat
+from watcher.ops.heartbeat import (
+    HEARTBEAT_SECONDS,
+    Heartbeat,
+    StatusError,
+    read_heartbeat,
+    status_path_for,
+    write_heartbeat,
+)
 from watcher.ops.metrics import Metrics
 from watcher.protocol import ErrorKind, ServiceState, Status
 
@@ -41,7 +48,7 @@ class Telemetry:
         results: Path,
         metrics_port: int | None = None,
         metrics_address: str = "127.0.0.1",
-        heartbeat_interval: float = 5.0,
+        heartbeat_interval: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.inbox = inbox
         self.results = results

@@ -11,14 +11,12 @@ documents.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-from PIL import Image
 
 from watcher.reading import loading
 from watcher.reading.loading import ImageError, ImageReader, PageReader
@@ -98,7 +96,7 @@ def _tiff_page_count(data: bytes) -> int:
     if data[:4] not in (b"II*\x00", b"MM\x00*"):
         return 1
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with loading.image_header(data) as image:  # pages are counted, never decoded: no size limit
             return int(getattr(image, "n_frames", 1))
     except Exception:  # a corrupt TIFF: the reading of its first page gives the error row
         return 1

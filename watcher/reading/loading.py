@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -179,29 +180,84 @@ class ImageReader:
 
     def _decode(self, max_side: int | None) -> Image.Image:
         """Decode the file (at a JPEG draft scale when `max_side` allows), keep the upright image and return it."""
-        if is_heif(self._data):
-            register_heif()
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(self._data)) as image:
-                if self._frame:  # a TIFF page, before the size check: each page has its own size
-                    image.seek(self._frame)  # (a HEIC opens at its primary image, which need not be its first)
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise ImageError(f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})", retry=False)
-                self._source_mode = image.mode
-                factor = -(-max(width, height) // max_side) if max_side else 1
-                if factor > 1:
-                    # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, far faster than in full.
-                    image.draft(image.mode, (-(-width // factor), -(-height // factor)))
-                # Orientations 5 to 8 turn the picture a quarter: width and height swap.
-                turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
-                image.load()
-                self._upright = (height, width) if turned else (width, height)
-                self._scale = round(max(width, height) / max(image.size))
-                upright = ImageOps.exif_transpose(image) or image
-                self._image = upright
-                return upright
+        # A TIFF page is sized on its own; a HEIC opens at its primary image, which need not be its first.
+        with open_image(self._data, self._frame) as image:
+            width, height = image.size
+            self._source_mode = image.mode
+            factor = -(-max(width, height) // max_side) if max_side else 1
+            if factor > 1:
+                # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, far faster than in full.
+                image.draft(image.mode, (-(-width // factor), -(-height // factor)))
+            # Orientations 5 to 8 turn the picture a quarter: width and height swap.
+            turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+            image.load()
+            self._upright = (height, width) if turned else (width, height)
+            self._scale = round(max(width, height) / max(image.size))
+            upright = ImageOps.exif_transpose(image) or image
+            self._image = upright
+            return upright
+
+
+def too_large(width: int, height: int) -> str:
+    """Why an image over MAX_PIXELS is refused."""
+    return f"image too large: {width}x{height} pixels (limit {MAX_PIXELS:,})"
+
+
+@contextmanager
+def open_image(data: bytes, frame: int = 0) -> Iterator[Image.Image]:
+    """The image (page `frame` of a TIFF) in `data`, opened but not decoded; refused over MAX_PIXELS by its header.
+
+    Pillow refuses images over its own, higher, limit as it opens them, in
+    words about a "decompression bomb DOS attack" that give no size; those get
+    our reason too, as any image over MAX_PIXELS does. Pillow's warning is an
+    error inside, for decoding as well.
+    """
+    if is_heif(data):
+        register_heif()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = _open_frame(data, frame)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            with image_header(data, frame) as header:
+                raise ImageError(too_large(*header.size), retry=False) from exc
+        with image:
+            if image.size[0] * image.size[1] > MAX_PIXELS:
+                raise ImageError(too_large(*image.size), retry=False)
+            yield image
+
+
+def _open_frame(data: bytes, frame: int) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    try:
+        if frame:
+            image.seek(frame)
+    except BaseException:
+        image.close()
+        raise
+    return image
+
+
+_PILLOWS_LIMIT = threading.Lock()  # held while Pillow's own limit is off in this process
+
+
+@contextmanager
+def image_header(data: bytes, frame: int = 0) -> Iterator[Image.Image]:
+    """The image opened past Pillow's size limit, to read its header (size, pages) only: never decode it.
+
+    Pillow keeps its limit in a module variable, so it is off for the whole
+    process while the file is opened: another thread opening an image through
+    `open_image` meanwhile meets our lower limit instead.
+    """
+    with _PILLOWS_LIMIT:
+        kept = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            image = _open_frame(data, frame)
+        finally:
+            Image.MAX_IMAGE_PIXELS = kept
+    with image:
+        yield image
 
 
 @contextmanager
@@ -212,7 +268,8 @@ def _read_errors() -> Iterator[None]:
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"image too large: {exc}") from exc
+        # Pillow's words ("decompression bomb DOS attack") give no size; a GIF frame past its limit lands here.
+        raise ImageError(f"image too large (limit {MAX_PIXELS:,} pixels)", retry=False) from exc
     except UnidentifiedImageError as exc:
         raise ImageError("not an image Pillow can identify") from exc
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
