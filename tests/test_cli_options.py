@@ -105,9 +105,8 @@ def test_all_the_others_options_are_named_at_once_by_the_console_script(digitwat
     )
     assert done.returncode == 2, done.stderr
     assert "note: DIGITWATCH_RESULTS is set, but --engine spark does not use --results" in done.stderr
-    assert (
-        "--keep-formulas: only with the local engine, --engine spark would ignore it; leave it out"
-        in " ".join(done.stderr.split())
+    assert "--keep-formulas: only with the local engine, --engine spark would ignore it; leave it out" in " ".join(
+        done.stderr.split()
     )
 
 
