@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from train.data import normalise_digits
+from watcher.reading.formats import HEIF, format_of
 from watcher.reading.imaging import prepare_file
-from watcher.reading.loading import decode_image, is_heif
+from watcher.reading.loading import decode_image
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 FILE_MODES = {"L": "L", "RGB": "RGB", "P": "P", "I;16": "I;16", "1": "1", "RGBA-border": "RGBA", "RGBA-clear": "RGBA"}
@@ -130,7 +131,7 @@ def test_a4_page_holds_a_digit_3_to_6_percent_of_its_height(mnist_small):
 def test_heic_photos_are_heif_in_colour(mnist_small):
     name = next(name for name in scan_documents.DOCUMENTS if name.startswith("HEIC"))
     data = _document(name, mnist_small, pages=1)
-    assert is_heif(data)
+    assert format_of(data) is HEIF
     assert decode_image(data).ndim == 3
 
 

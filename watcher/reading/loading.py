@@ -4,7 +4,8 @@ Every mode Pillow knows (1, L, LA, P, RGB, RGBA, CMYK, I;16, I, F) becomes
 float32 in [0, 1]: EXIF orientation applied, one frame of multi-frame
 files (the first, unless a page of a multi-page TIFF is asked for), transparency
 flattened onto the paper (or white), 16-bit and float data scaled by
-their range rather than clipped. HEIC and HEIF photos are read with pillow-heif.
+their range rather than clipped. HEIC and HEIF photos are read with pillow-heif,
+once `watcher.reading.formats` has taught Pillow to.
 Oversized files and decompression bombs are refused before any large allocation.
 """
 
@@ -27,8 +28,6 @@ from watcher.protocol import Status
 MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
 MAX_BYTES = 50 * 1024 * 1024  # refuse larger files without reading them
 ORIENTATION = 0x0112  # the EXIF tag saying how the camera was held
-# The brands of ISO media files that hold HEIF images (HEVC-coded stills, sequences, and the generic ones).
-HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
 DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit, 32-bit and float: scaled by their range
 
 
@@ -103,22 +102,6 @@ class PageReader(Protocol):
         ...
 
 
-def is_heif(data: bytes) -> bool:
-    """True for an ISO media file whose brand is HEIF's (an iPhone's HEIC photo, for one)."""
-    return data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS
-
-
-def register_heif() -> None:
-    """Teach Pillow to open HEIC and HEIF, on first need: pillow-heif takes 60 ms to import.
-
-    pillow-heif applies the file's own rotation and mirroring as it decodes,
-    and then resets the EXIF orientation to 1, so `exif_transpose` never turns a photo twice.
-    """
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-
-
 class ImageReader:
     """One image file's bytes, read at one or more reductions without decoding it again.
 
@@ -179,8 +162,6 @@ class ImageReader:
 
     def _decode(self, max_side: int | None) -> Image.Image:
         """Decode the file (at a JPEG draft scale when `max_side` allows), keep the upright image and return it."""
-        if is_heif(self._data):
-            register_heif()
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(self._data)) as image:

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from watcher.cores import available_cores
-from watcher.reading.documents import PDF_MAGIC_WITHIN, is_pdf
+from watcher.reading import formats
 from watcher.reading.imaging import Prepared
-from watcher.reading.loading import ImageError, is_heif, read_image_bytes
+from watcher.reading.loading import ImageError, read_image_bytes
 from watcher.reading.worker import Rows, prepare_safely, prepare_watched, release_free_memory, start_worker
 from watcher.settings import DEFAULT_MAX_PAGES, DEFAULT_READ_TIMEOUT
 
@@ -48,9 +48,6 @@ TASKS_AHEAD = 4  # tasks queued per worker: enough to never idle, few enough to 
 # numpy's OpenBLAS spreads even small matrix products over all cores; in workers that
 # already fill every core this only adds hand-offs (measured slower: see the README).
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-# Read by C libraries that Python cannot interrupt: only ever in a worker, under the time limit.
-DOCUMENT_SUFFIXES = frozenset({".pdf", ".tif", ".tiff", ".heic", ".heif"})
-TIFF_MAGIC = (b"II*\x00", b"MM\x00*")  # little- and big-endian TIFF
 
 __all__ = ["PreparePool", "is_document", "prepare_safely", "prepared_in_order", "release_free_memory"]
 
@@ -60,22 +57,21 @@ def is_document(path: Path) -> bool:
 
     Such files are read only in a worker, under the time limit. The readers go
     by the bytes, not the name (a PDF named .png is still rendered by PDFium),
-    so the first kilobyte is looked at too: one small read, done here.
+    so the first kilobyte is looked at too: one small read, done here. Which
+    formats are documents is declared in `watcher.reading.formats`.
     """
-    if path.suffix.lower() in DOCUMENT_SUFFIXES:
-        return True
-    head = _first_bytes(path)
-    return is_pdf(head) or head[:4] in TIFF_MAGIC or is_heif(head)
+    return formats.is_document_name(path.suffix) or formats.is_document_data(_first_bytes(path))
 
 
 def _first_bytes(path: Path) -> bytes:
-    """The file's first kilobyte; nothing for what cannot be read or is not a regular file (a pipe would block)."""
+    """The file's first bytes, enough to tell its format; nothing for what cannot be read or is not a
+    regular file (a pipe would block)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError:
         return b""
     try:
-        return os.read(fd, PDF_MAGIC_WITHIN) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+        return os.read(fd, formats.SNIFF_BYTES) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
     except OSError:
         return b""
     finally:
