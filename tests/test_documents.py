@@ -12,7 +12,7 @@ import pytest
 from document_files import corrupt_pdf, encrypted_pdf, enormous_page_pdf, page_of, write_heic, write_pdf, write_tiff
 from watcher.protocol import Status
 from watcher.reading.formats import HEIF, format_of
-from watcher.reading.imaging import normalise_image, prepare_file
+from watcher.reading.imaging import prepare_bytes, prepare_file
 
 
 @pytest.fixture
@@ -29,7 +29,9 @@ def expected(digit: np.ndarray) -> np.ndarray:
     """The digit as normalised from its page saved as a PNG, not through a document."""
     buffer = io.BytesIO()
     page_of(digit).save(buffer, "PNG")
-    return normalise_image(buffer.getvalue())
+    (row,) = prepare_bytes(buffer.getvalue())
+    assert row.digit is not None, row.error
+    return row.digit
 
 
 def test_each_pdf_page_is_one_row_numbered_from_1_with_its_own_digit(tmp_path, mnist):

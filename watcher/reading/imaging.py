@@ -22,7 +22,7 @@ from PIL import Image
 
 from watcher.protocol import Status
 from watcher.reading.documents import open_document
-from watcher.reading.loading import ImageError, ImageReader, PageReader, read_image_bytes
+from watcher.reading.loading import ImageError, PageReader, read_image_bytes
 from watcher.settings import DEFAULT_MAX_PAGES
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ NORMALISATION_VERSION = 1
 OUTPUT_SIZE = 28  # pixels, MNIST field
 DIGIT_BOX = 20  # pixels, longest side of the digit inside the field
 CROP_LEVEL = 0.1  # ink strength that counts for the crop: faint edges in, blur and fringe out
-ANALYSIS_SIDE = 160  # pixels: files are first read reduced to this (see `normalise_image`)
+ANALYSIS_SIDE = 160  # pixels: files are first read reduced to this (see `read_page`)
 WORKING_SIDE = 1024  # pixels: the most a file is read at, and the size arrays are reduced to
 MIN_DIGIT_SIDE = 2 * DIGIT_BOX  # pixels: a digit found smaller than this is read again at a finer scale
 MIN_DIGIT_SHARE = 0.015  # of the page's longer side: a smaller digit is too small to read (4.5 mm on A4)
@@ -74,11 +74,6 @@ class Prepared:
     error: ImageError | None = None
     page: int | None = None  # 1-based page of a PDF or multi-page TIFF
     doubt: str | None = None  # why the digit read may be only part of the ink: never an `ok` row
-
-
-def normalise_file(path: str | os.PathLike[str]) -> np.ndarray:
-    """Load an image file and return the model's 28x28 float32 input (see `normalise_page`)."""
-    return normalise_image(read_image_bytes(path))
 
 
 def prepare_file(
@@ -129,11 +124,6 @@ def _prepare_page(page: PageReader, sha256: str, number: int | None) -> Prepared
         return Prepared(sha256=sha256, digit=reading.digit, page=number, doubt=reading.doubt)
     except ImageError as exc:
         return Prepared(sha256=sha256, error=exc, page=number)
-
-
-def normalise_image(data: bytes) -> np.ndarray:
-    """Decode an image file's bytes (its first page) and return the model's 28x28 float32 input."""
-    return normalise_page(ImageReader(data))
 
 
 def normalise_page(reader: PageReader) -> np.ndarray:

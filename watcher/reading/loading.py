@@ -69,23 +69,6 @@ def read_image_bytes(path: str | os.PathLike[str], *, allow_empty: bool = False)
     return data
 
 
-def load_image(path: str | os.PathLike[str], *, max_side: int | None = None) -> np.ndarray:
-    """Read an image file as a float32 array in [0, 1], HxW (grey) or HxWx3 (colour).
-
-    Applies EXIF orientation, takes the first frame, composites alpha onto white
-    and scales 16-bit and float data by their range instead of clipping them.
-    With `max_side`, a larger image is reduced by area averaging (a whole
-    factor) until its longer side is at most that. Raises ImageError with a
-    reason for anything unreadable.
-    """
-    return decode_image(read_image_bytes(path), max_side=max_side)
-
-
-def decode_image(data: bytes, *, max_side: int | None = None) -> np.ndarray:
-    """Decode image bytes as `load_image` does."""
-    return ImageReader(data).read(max_side)[0]
-
-
 class PageReader(Protocol):
     """One page (an image file, a TIFF page, a PDF page), read at whatever reduction is asked for."""
 
