@@ -23,6 +23,7 @@ from PIL import Image
 from watcher.protocol import Status
 from watcher.reading.documents import open_document
 from watcher.reading.loading import ImageError, PageReader, read_image_bytes
+from watcher.reading.rules import Rule
 from watcher.settings import DEFAULT_MAX_PAGES
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ def _doubt(ink: Ink) -> str | None:
     to flag it: the reading must.
     """
     if ink.kept_share < FRAGMENT_KEPT_SHARE:
-        return f"part of the ink was dropped as noise: the digit keeps {ink.kept_share:.0%} of the ink around it"
+        return Rule.FRAGMENT.text(kept_share=ink.kept_share)
     return None
 
 
@@ -232,11 +233,7 @@ def _check_digit_size(size: float, full_side: int, refusal: ImageError) -> None:
         raise refusal
     readable = max(MIN_DIGIT_SHARE * full_side, MIN_DIGIT_PIXELS)
     if size < SIZE_TOLERANCE * readable:
-        raise ImageError(
-            f"digit too small to read: about {size:.0f} px on a page {full_side} px long, "
-            f"where {readable:.0f} px or more can be read",
-            kind=Status.NO_DIGIT,
-        )
+        raise Rule.TOO_SMALL.refusal(size=size, full_side=full_side, readable=readable)
 
 
 def normalise_array(pixels: np.ndarray) -> np.ndarray:
@@ -260,7 +257,7 @@ def _reduce_to_working_size(pixels: np.ndarray) -> np.ndarray:
         return pixels
     new_h, new_w = height // factor, width // factor
     if min(new_h, new_w) < 4:
-        raise ImageError(f"no digit: a {width}x{height} image is a strip, not a page", kind=Status.NO_DIGIT)
+        raise Rule.STRIP.refusal(width=width, height=height)
     trimmed = pixels[: new_h * factor, : new_w * factor]
     shape = (new_h, factor, new_w, factor) + pixels.shape[2:]
     return np.asarray(trimmed.reshape(shape).mean(axis=(1, 3), dtype=np.float32))
@@ -338,7 +335,7 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
     height, width = digit.shape
     total = float(digit.sum())
     if total <= 0:
-        raise ImageError("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
+        raise Rule.BLANK.refusal()
     cy = float((digit.sum(axis=1) * np.arange(height)).sum() / total)
     cx = float((digit.sum(axis=0) * np.arange(width)).sum() / total)
     top = min(max(round(OUTPUT_SIZE / 2 - cy), 0), OUTPUT_SIZE - height)
