@@ -14,6 +14,7 @@ from train.data import normalise_digits
 from train.export import export_litert, with_source_digest
 from watcher.model.backends import ModelError, read_source_digest
 from watcher.model.classifier import Classifier
+from watcher.protocol import BackendChoice
 from watcher.reading.imaging import prepare_file
 
 
@@ -35,7 +36,7 @@ def exported(tiny_model_path, tmp_path_factory) -> Path:
 
 def test_litert_gives_the_same_predictions_as_keras(exported, mnist_small):
     digits = normalise_digits(mnist_small["x_test"])[..., 0]
-    litert, keras = Classifier(exported), Classifier(exported, backend="keras")
+    litert, keras = Classifier(exported), Classifier(exported, backend=BackendChoice.KERAS)
     assert litert.backend.name == "litert" and keras.backend.name == "keras"
     from_litert, from_keras = litert.probabilities(digits), keras.probabilities(digits)
     assert (from_litert.argmax(axis=1) == from_keras.argmax(axis=1)).all()
@@ -46,7 +47,7 @@ def test_litert_gives_the_same_predictions_as_keras(exported, mnist_small):
 def test_files_classify_alike_with_either_backend(exported, digit_files):
     paths = [path for path, _ in digit_files(30)]
     from_litert = classify_paths(Classifier(exported), paths)
-    from_keras = classify_paths(Classifier(exported, backend="keras"), paths)
+    from_keras = classify_paths(Classifier(exported, backend=BackendChoice.KERAS), paths)
     assert [(p.status, p.digit) for p in from_litert] == [(p.status, p.digit) for p in from_keras]
 
 
@@ -64,7 +65,7 @@ def test_a_stale_export_is_not_used(exported, tmp_path):
     keras_path.with_suffix(".tflite").write_bytes(stale)
     assert Classifier(keras_path).backend.name == "keras"
     with pytest.raises(ModelError, match=r"no matching \.tflite"):
-        Classifier(keras_path, backend="litert")
+        Classifier(keras_path, backend=BackendChoice.LITERT)
 
 
 def test_a_tflite_file_can_be_given_directly(exported, digit_files):

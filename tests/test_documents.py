@@ -11,8 +11,8 @@ import pytest
 
 from document_files import corrupt_pdf, encrypted_pdf, enormous_page_pdf, page_of, write_heic, write_pdf, write_tiff
 from watcher.protocol import Status
-from watcher.reading.imaging import normalise_image, prepare_file
-from watcher.reading.loading import is_heif
+from watcher.reading.formats import HEIF, format_of
+from watcher.reading.imaging import prepare_bytes, prepare_file
 
 
 @pytest.fixture
@@ -29,7 +29,9 @@ def expected(digit: np.ndarray) -> np.ndarray:
     """The digit as normalised from its page saved as a PNG, not through a document."""
     buffer = io.BytesIO()
     page_of(digit).save(buffer, "PNG")
-    return normalise_image(buffer.getvalue())
+    (row,) = prepare_bytes(buffer.getvalue())
+    assert row.digit is not None, row.error
+    return row.digit
 
 
 def test_each_pdf_page_is_one_row_numbered_from_1_with_its_own_digit(tmp_path, mnist):
@@ -74,7 +76,7 @@ def test_a_pdf_is_known_by_its_bytes_whatever_its_name(tmp_path, mnist):
 @pytest.mark.parametrize("orientation", [1, 6])
 def test_a_heic_photo_is_read_upright(tmp_path, mnist, orientation):
     path = write_heic(tmp_path / "IMG_0001.HEIC", mnist[0], orientation=orientation)
-    assert is_heif(path.read_bytes())
+    assert format_of(path.read_bytes()) is HEIF
     # In a fresh interpreter: this one may have registered pillow-heif's plugin already.
     out = tmp_path / "digit.npy"
     code = (

@@ -14,8 +14,8 @@ from PIL import Image
 from scipy import ndimage
 
 from watcher.reading import imaging
-from watcher.reading.imaging import DIGIT_BOX, OUTPUT_SIZE, normalise_array, normalise_file, prepare_file
-from watcher.reading.loading import ImageError
+from watcher.reading.imaging import DIGIT_BOX, OUTPUT_SIZE, normalise_array, prepare_file, read_page
+from watcher.reading.loading import ImageError, ImageReader
 
 EXIF_ORIENTATION = 0x0112
 
@@ -44,6 +44,15 @@ def on_page(ink: np.ndarray, *, shape: tuple[int, int], at: tuple[int, int], pap
     if paper.ndim:
         strength = strength[..., None]
     return (paper + (colour - paper) * strength).astype(np.float32)
+
+
+def normalise_file(path: Path) -> np.ndarray:
+    """The 28x28 digit of an image file as the service reads it (`prepare_file`); raises its ImageError."""
+    (row,) = prepare_file(path)
+    if row.error is not None:
+        raise row.error
+    assert row.digit is not None
+    return row.digit
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -410,7 +419,7 @@ def test_prepare_file_hashes_and_normalises(tmp_path, mnist_small, reference):
     (prepared,) = prepare_file(path)
     assert prepared.error is None
     assert prepared.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    np.testing.assert_array_equal(prepared.digit, normalise_file(path))
+    np.testing.assert_array_equal(prepared.digit, read_page(ImageReader(path.read_bytes())).digit)
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,9 @@ from PIL import Image, PngImagePlugin
 
 from service_helpers import bomb_png
 from watcher.reading import loading
+from watcher.reading.documents import open_document
 from watcher.reading.imaging import prepare_file
-from watcher.reading.loading import ImageError, decode_image, load_image, read_image_bytes
+from watcher.reading.loading import ImageError, read_image_bytes
 
 EXIF_ORIENTATION = 0x0112  # the EXIF tag phones and cameras write instead of rotating the pixels
 
@@ -35,6 +36,18 @@ def saved(image: Image.Image, path: Path, **options) -> Path:
     """Save a Pillow image (format from the suffix) and return its path."""
     image.save(path, **options)
     return path
+
+
+def decode_image(data: bytes, *, max_side: int | None = None) -> np.ndarray:
+    """A file's bytes as the reading sees its first page (opened as `prepare_file` opens it), reduced to
+    `max_side`; raises ImageError for anything unreadable."""
+    with open_document(data) as document:
+        return document.pages[0].read(max_side)[0]
+
+
+def load_image(path: Path, *, max_side: int | None = None) -> np.ndarray:
+    """`decode_image` of a file's bytes, read as `prepare_file` reads them."""
+    return decode_image(read_image_bytes(path), max_side=max_side)
 
 
 def grey(pixels: np.ndarray) -> np.ndarray:

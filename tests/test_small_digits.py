@@ -12,7 +12,7 @@ from PIL import Image
 
 from watcher.protocol import Status
 from watcher.reading.documents import open_document
-from watcher.reading.imaging import normalise_array, normalise_file, prepare_file
+from watcher.reading.imaging import normalise_array, prepare_file
 from watcher.reading.loading import ImageError, ImageReader
 
 A4 = (2480, 3508)  # pixels: width and height of an A4 page at 300 dpi
@@ -112,7 +112,7 @@ def test_digit_under_one_and_a_half_percent_of_the_page_is_too_small(tmp_path, m
 def test_blank_a4_page_is_still_blank(tmp_path):
     path = save(a4_page(np.zeros((28, 28), np.uint8), 0.0, np.random.default_rng(0)), tmp_path / "page.jpg")
     with pytest.raises(ImageError, match="no ink: the image is blank or too faint") as caught:
-        normalise_file(path)
+        read_page(path)
     assert caught.value.kind == Status.NO_DIGIT
 
 
@@ -125,7 +125,7 @@ def test_specks_on_a_blank_page_are_not_a_digit(tmp_path, height, width):
     pixels[2000 : 2000 + height // 2, 1700 : 1700 + width] = 60
     path = save(Image.fromarray(pixels), tmp_path / "page.png")
     with pytest.raises(ImageError, match="blank or too faint"):
-        normalise_file(path)
+        read_page(path)
 
 
 class CountingReader(ImageReader):

@@ -108,6 +108,14 @@ class ServiceState(StrEnum):
     STOPPED = "stopped"  # it exited cleanly; a crash leaves "running" with a pid that is gone
 
 
+class BackendChoice(StrEnum):
+    """Which runtime runs a model: asked for when loading one, and named by the one loaded."""
+
+    AUTO = "auto"  # asked for only: LiteRT when a .tflite exported from the model is beside it, else Keras
+    KERAS = "keras"  # Keras on TensorFlow: any model a user brings
+    LITERT = "litert"  # the LiteRT interpreter: no TensorFlow import
+
+
 class ErrorKind(StrEnum):
     """What went wrong, for the `digitwatch_errors_total{kind}` metric."""
 

@@ -10,25 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watcher.protocol import After, LogFormat, LogLevel
+from watcher.reading.formats import name_patterns
 
 DEFAULT_INBOX = Path("inbox")
 DEFAULT_RESULTS = Path("results") / "predictions.csv"
-IMAGE_PATTERNS = (
-    "*.png",
-    "*.jpg",
-    "*.jpeg",
-    "*.bmp",
-    "*.tif",
-    "*.tiff",
-    "*.webp",
-    "*.gif",
-    "*.pgm",
-    "*.ppm",
-    "*.pbm",
-    "*.pdf",
-    "*.heic",
-    "*.heif",
-)
+IMAGE_PATTERNS = name_patterns()  # every format's suffixes, declared in watcher.reading.formats
 
 
 def processed_beside(inbox: Path) -> Path:

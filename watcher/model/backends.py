@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from watcher.cores import available_cores
+from watcher.protocol import BackendChoice
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class ExtraMissing(ModelError):
 class Backend(Protocol):
     """A loaded model that maps a float32 batch of inputs to a batch of outputs."""
 
-    name: str
+    name: BackendChoice  # KERAS or LITERT, never AUTO
     input_shape: tuple[int, ...]  # per image, without the batch axis
     output_shape: tuple[int, ...]
 
@@ -60,10 +61,12 @@ class Backend(Protocol):
         """Outputs (N, 10) for inputs (N, *input_shape)."""
 
 
-def load_backend(model_path: Path, *, prefer: str = "auto", threads: int = INFERENCE_THREADS) -> Backend:
+def load_backend(
+    model_path: Path, *, prefer: BackendChoice = BackendChoice.AUTO, threads: int = INFERENCE_THREADS
+) -> Backend:
     """Load a model: a .tflite directly, or a .keras/.h5 through its exported twin when one matches.
 
-    `prefer` is "auto" (LiteRT when a matching .tflite exists), "keras" or "litert"
+    `prefer` is AUTO (LiteRT when a matching .tflite exists), KERAS or LITERT
     (a .keras with no matching .tflite is then refused).
     """
     if not model_path.is_file():
@@ -73,16 +76,16 @@ def load_backend(model_path: Path, *, prefer: str = "auto", threads: int = INFER
         return LiteRTBackend(model_path, threads=threads)
     if suffix not in KERAS_SUFFIXES:
         raise ModelError(f"{model_path}: expected a .keras or .h5 model file (or a .tflite exported from one)")
-    if prefer != "keras":
+    if prefer != BackendChoice.KERAS:
         twin = litert_twin(model_path)
         if twin is not None:
             try:
                 return LiteRTBackend(twin, threads=threads)
             except ModelError as exc:
-                if prefer == "litert":
+                if prefer == BackendChoice.LITERT:
                     raise
                 log.warning("%s; using the Keras model instead", exc)
-        elif prefer == "litert":
+        elif prefer == BackendChoice.LITERT:
             raise ModelError(f"{model_path} has no matching {LITERT_SUFFIX}; run: digitwatch convert {model_path}")
     _check_keras_archive(model_path)
     return KerasBackend(model_path)
@@ -149,7 +152,7 @@ def read_source_digest(tflite_path: Path) -> str | None:
 class LiteRTBackend:
     """A .tflite model on the LiteRT interpreter (XNNPACK kernels); no TensorFlow import."""
 
-    name = "litert"
+    name = BackendChoice.LITERT
 
     def __init__(self, path: Path, *, threads: int = INFERENCE_THREADS) -> None:
         from ai_edge_litert.interpreter import Interpreter
@@ -183,7 +186,7 @@ class LiteRTBackend:
 class KerasBackend:
     """A .keras or .h5 model run by Keras on TensorFlow: any model a user brings."""
 
-    name = "keras"
+    name = BackendChoice.KERAS
 
     def __init__(self, path: Path) -> None:
         try:

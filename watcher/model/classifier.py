@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from watcher.model.backends import INFERENCE_THREADS, Backend, ModelError, import_keras_quietly, load_backend
-from watcher.protocol import Prediction, Status
+from watcher.protocol import BackendChoice, Prediction, Status
 from watcher.reading import imaging
 
 __all__ = ["Classifier", "ModelError", "Prediction", "default_model_path", "import_keras_quietly", "read_metadata"]
@@ -48,7 +48,7 @@ class Classifier:
         self,
         model_path: str | os.PathLike[str] | None = None,
         *,
-        backend: str = "auto",
+        backend: BackendChoice = BackendChoice.AUTO,
         threads: int = INFERENCE_THREADS,
     ) -> None:
         """Load the model; `backend` is "auto" (LiteRT when a matching .tflite is beside it), "keras" or "litert";

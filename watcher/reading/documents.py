@@ -1,10 +1,8 @@
 """Split a file into the pages it holds: one for an image, one per page for PDFs and multi-page TIFFs.
 
-PDF pages are rendered with pypdfium2 (PDFium, the PDF engine of Chrome):
-binary wheels, no system dependencies, and no document JavaScript, since
-forms are never initialised. Each page is rendered in grey straight at the
-size a reading asks for, so a page costs what its reading needs, never a
-full 300-dpi raster. Animated GIF, WebP and PNG keep their first frame, as
+Which format a file is, and how its pages open, is declared in
+`watcher.reading.formats`: PDF pages are rendered with PDFium, TIFF pages
+are its frames, and animated GIF, WebP and PNG keep their first frame, as
 does a HEIC with several images (its primary one): they are photos, not
 documents.
 """
@@ -13,38 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-import numpy as np
-
-from watcher.reading import loading
-from watcher.reading.loading import ImageError, ImageReader, PageReader
+from watcher.reading.formats import Document, format_of, image_pages
+from watcher.reading.loading import ImageError, PageReader
 from watcher.settings import DEFAULT_MAX_PAGES
 
-if TYPE_CHECKING:
-    import pypdfium2
-
 T = TypeVar("T")
-
-PDF_MAGIC = b"%PDF-"
-PDF_MAGIC_WITHIN = 1024  # bytes: the PDF standard lets the header start anywhere in the first kilobyte
-RENDER_DPI = 300  # a PDF page's full size is what a 300-dpi scan of it would be
-POINTS_PER_INCH = 72
-MM_PER_POINT = 25.4 / POINTS_PER_INCH
-
-
-@dataclass
-class Document:
-    """A file's pages. `numbered` is False for a single image, whose row has an empty `page`."""
-
-    pages: list[PageReader] = field(default_factory=list)
-    numbered: bool = False
-
-
-def is_pdf(data: bytes) -> bool:
-    """True when the bytes are a PDF (its header within the first kilobyte), whatever the file is called."""
-    return PDF_MAGIC in data[:PDF_MAGIC_WITHIN]
 
 
 @contextmanager
@@ -56,17 +29,10 @@ def open_document(data: bytes, *, max_pages: int = DEFAULT_MAX_PAGES) -> Iterato
     silently. Encrypted and corrupt PDFs raise ImageError too; a single image
     is checked when its page is read.
     """
-    if is_pdf(data):
-        with _pdf_document(data) as pdf:
-            _check_page_count(len(pdf), max_pages)
-            yield Document(pages=[_PdfPage(pdf, index) for index in range(len(pdf))], numbered=True)
-        return
-    frames = _tiff_page_count(data)
-    if frames > 1:
-        _check_page_count(frames, max_pages)
-        yield Document(pages=[ImageReader(data, frame) for frame in range(frames)], numbered=True)
-        return
-    yield Document(pages=[ImageReader(data)])
+    spec = format_of(data)
+    opener = spec.opener if spec is not None else image_pages
+    with opener(data, max_pages) as document:
+        yield document
 
 
 def on_page(data: bytes, page: int | None, work: Callable[[PageReader], T]) -> T:
@@ -80,109 +46,3 @@ def on_page(data: bytes, page: int | None, work: Callable[[PageReader], T]) -> T
         if not 0 <= index < len(document.pages):
             raise ImageError(f"the file has no page {page}")
         return work(document.pages[index])
-
-
-def _check_page_count(count: int, max_pages: int) -> None:
-    if count > max_pages:
-        raise ImageError(
-            f"document has {count} pages, more than --max-pages {max_pages}; no page was read", retry=False
-        )
-    if count == 0:
-        raise ImageError("document has no pages")
-
-
-def _tiff_page_count(data: bytes) -> int:
-    """Pages in a TIFF (1 for any other image, or a file Pillow cannot open: reading it says why)."""
-    if data[:4] not in (b"II*\x00", b"MM\x00*"):
-        return 1
-    try:
-        with loading.image_header(data) as image:  # pages are counted, never decoded: no size limit
-            return int(getattr(image, "n_frames", 1))
-    except Exception:  # a corrupt TIFF: the reading of its first page gives the error row
-        return 1
-
-
-@contextmanager
-def _pdf_document(data: bytes) -> Iterator[pypdfium2.PdfDocument]:
-    """Open a PDF with PDFium, turning its failures into ImageErrors that say what to do."""
-    import pypdfium2
-
-    try:
-        pdf = pypdfium2.PdfDocument(data)
-    except pypdfium2.PdfiumError as exc:
-        if "password" in str(exc).lower():
-            raise ImageError("encrypted PDF: it needs a password; save a copy without one") from exc
-        raise ImageError(f"corrupt PDF: {exc}") from exc
-    try:
-        yield pdf
-    finally:
-        pdf.close()
-
-
-class _PdfPage:
-    """One PDF page, rendered in grey at the size each reading asks for."""
-
-    def __init__(self, pdf: pypdfium2.PdfDocument, index: int) -> None:
-        self._pdf = pdf
-        self._index = index
-
-    def read(self, max_side: int | None = None) -> tuple[np.ndarray, int]:
-        """The page rendered with its longer side at `max_side` (at most 300 dpi), and that side at 300 dpi."""
-        import pypdfium2
-
-        try:
-            page = self._pdf[self._index]
-            try:
-                width, height = page.get_size()  # points, turned as the page is shown
-                full = (round(width * RENDER_DPI / POINTS_PER_INCH), round(height * RENDER_DPI / POINTS_PER_INCH))
-                if full[0] * full[1] > loading.MAX_PIXELS:
-                    raise ImageError(
-                        f"page too large: {width * MM_PER_POINT:,.0f} x {height * MM_PER_POINT:,.0f} mm, "
-                        f"{full[0]}x{full[1]} pixels at {RENDER_DPI} dpi (limit {loading.MAX_PIXELS:,})"
-                    )
-                if min(full) < 1:
-                    raise ImageError(f"page has no area: {width:g} x {height:g} points")
-                side = min(max_side or max(full), max(full))
-                bitmap = page.render(scale=side / max(width, height), grayscale=True, draw_annots=True)
-                pixels = bitmap.to_numpy()
-                bitmap.close()
-            finally:
-                page.close()
-        except pypdfium2.PdfiumError as exc:
-            raise ImageError(f"cannot render PDF page {self._index + 1}: {exc}") from exc
-        if pixels.ndim == 3:  # PDFium keeps colour formats for pages it cannot render in grey
-            pixels = pixels[..., :3].mean(axis=2)
-        return np.asarray(pixels, dtype=np.float32) / np.float32(255.0), max(full)
-
-    def read_region(
-        self, box: tuple[float, float, float, float], max_side: int | None = None
-    ) -> tuple[np.ndarray, int]:
-        """The part of the page inside `box` (left, top, right, bottom as fractions of the page as shown),
-        rendered alone with its longer side at `max_side` (at most 300 dpi); and that side at 300 dpi."""
-        import pypdfium2
-
-        try:
-            page = self._pdf[self._index]
-            try:
-                width, height = page.get_size()  # points, turned as the page is shown
-                left, top, right, bottom = (min(max(f, 0.0), 1.0) for f in box)
-                region = (max(right - left, 1e-3) * width, max(bottom - top, 1e-3) * height)  # points
-                if region[0] * region[1] * (RENDER_DPI / POINTS_PER_INCH) ** 2 > loading.MAX_PIXELS:
-                    raise ImageError(f"page region too large: {region[0]:,.0f} x {region[1]:,.0f} points")
-                full = round(max(region) * RENDER_DPI / POINTS_PER_INCH)
-                side = min(max_side or full, full)
-                scale = side / max(region)
-                # PDFium cuts these amounts off each side (left, bottom, right, top), after turning the page,
-                # rounded up to whole pixels: whole pixels less a hair, so a float error cuts none too many.
-                cuts = (left * width, (1 - bottom) * height, (1 - right) * width, top * height)
-                crop = tuple(max(round(cut * scale) - 1e-3, 0) / scale for cut in cuts)
-                bitmap = page.render(scale=scale, crop=crop, grayscale=True, draw_annots=True)
-                pixels = bitmap.to_numpy()
-                bitmap.close()
-            finally:
-                page.close()
-        except (pypdfium2.PdfiumError, ValueError) as exc:  # ValueError: a box with no area left to render
-            raise ImageError(f"cannot render PDF page {self._index + 1}: {exc}") from exc
-        if pixels.ndim == 3:  # PDFium keeps colour formats for pages it cannot render in grey
-            pixels = pixels[..., :3].mean(axis=2)
-        return np.asarray(pixels, dtype=np.float32) / np.float32(255.0), max(full, 1)

@@ -22,7 +22,8 @@ from PIL import Image
 
 from watcher.protocol import Status
 from watcher.reading.documents import open_document
-from watcher.reading.loading import ImageError, ImageReader, PageReader, read_image_bytes
+from watcher.reading.loading import ImageError, PageReader, read_image_bytes
+from watcher.reading.rules import Rule
 from watcher.settings import DEFAULT_MAX_PAGES
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ NORMALISATION_VERSION = 1
 OUTPUT_SIZE = 28  # pixels, MNIST field
 DIGIT_BOX = 20  # pixels, longest side of the digit inside the field
 CROP_LEVEL = 0.1  # ink strength that counts for the crop: faint edges in, blur and fringe out
-ANALYSIS_SIDE = 160  # pixels: files are first read reduced to this (see `normalise_image`)
+ANALYSIS_SIDE = 160  # pixels: files are first read reduced to this (see `read_page`)
 WORKING_SIDE = 1024  # pixels: the most a file is read at, and the size arrays are reduced to
 MIN_DIGIT_SIDE = 2 * DIGIT_BOX  # pixels: a digit found smaller than this is read again at a finer scale
 MIN_DIGIT_SHARE = 0.015  # of the page's longer side: a smaller digit is too small to read (4.5 mm on A4)
@@ -74,11 +75,6 @@ class Prepared:
     error: ImageError | None = None
     page: int | None = None  # 1-based page of a PDF or multi-page TIFF
     doubt: str | None = None  # why the digit read may be only part of the ink: never an `ok` row
-
-
-def normalise_file(path: str | os.PathLike[str]) -> np.ndarray:
-    """Load an image file and return the model's 28x28 float32 input (see `normalise_page`)."""
-    return normalise_image(read_image_bytes(path))
 
 
 def prepare_file(
@@ -129,11 +125,6 @@ def _prepare_page(page: PageReader, sha256: str, number: int | None) -> Prepared
         return Prepared(sha256=sha256, digit=reading.digit, page=number, doubt=reading.doubt)
     except ImageError as exc:
         return Prepared(sha256=sha256, error=exc, page=number)
-
-
-def normalise_image(data: bytes) -> np.ndarray:
-    """Decode an image file's bytes (its first page) and return the model's 28x28 float32 input."""
-    return normalise_page(ImageReader(data))
 
 
 def normalise_page(reader: PageReader) -> np.ndarray:
@@ -223,7 +214,7 @@ def _doubt(ink: Ink) -> str | None:
     to flag it: the reading must.
     """
     if ink.kept_share < FRAGMENT_KEPT_SHARE:
-        return f"part of the ink was dropped as noise: the digit keeps {ink.kept_share:.0%} of the ink around it"
+        return Rule.FRAGMENT.text(kept_share=ink.kept_share)
     return None
 
 
@@ -242,11 +233,7 @@ def _check_digit_size(size: float, full_side: int, refusal: ImageError) -> None:
         raise refusal
     readable = max(MIN_DIGIT_SHARE * full_side, MIN_DIGIT_PIXELS)
     if size < SIZE_TOLERANCE * readable:
-        raise ImageError(
-            f"digit too small to read: about {size:.0f} px on a page {full_side} px long, "
-            f"where {readable:.0f} px or more can be read",
-            kind=Status.NO_DIGIT,
-        )
+        raise Rule.TOO_SMALL.refusal(size=size, full_side=full_side, readable=readable)
 
 
 def normalise_array(pixels: np.ndarray) -> np.ndarray:
@@ -270,7 +257,7 @@ def _reduce_to_working_size(pixels: np.ndarray) -> np.ndarray:
         return pixels
     new_h, new_w = height // factor, width // factor
     if min(new_h, new_w) < 4:
-        raise ImageError(f"no digit: a {width}x{height} image is a strip, not a page", kind=Status.NO_DIGIT)
+        raise Rule.STRIP.refusal(width=width, height=height)
     trimmed = pixels[: new_h * factor, : new_w * factor]
     shape = (new_h, factor, new_w, factor) + pixels.shape[2:]
     return np.asarray(trimmed.reshape(shape).mean(axis=(1, 3), dtype=np.float32))
@@ -348,7 +335,7 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
     height, width = digit.shape
     total = float(digit.sum())
     if total <= 0:
-        raise ImageError("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
+        raise Rule.BLANK.refusal()
     cy = float((digit.sum(axis=1) * np.arange(height)).sum() / total)
     cx = float((digit.sum(axis=0) * np.arange(width)).sum() / total)
     top = min(max(round(OUTPUT_SIZE / 2 - cy), 0), OUTPUT_SIZE - height)

@@ -4,7 +4,8 @@ Steps: decide which side is ink (darker or lighter than the paper); model the
 paper as a smooth surface so uneven lighting cancels out; measure the paper's
 noise and set the ink threshold well above it; then keep the connected
 strokes that form the digit, dropping specks, ruled lines, page borders and
-form boxes. Raises ImageError(kind=Status.NO_DIGIT) when nothing digit-like is left.
+form boxes. Raises ImageError(kind=Status.NO_DIGIT) when nothing digit-like is left, under one of
+the rules of `watcher.reading.rules`.
 On a page whose ink covers too little of it for that, `find_ink_spot` still
 says where the ink is, so that a small digit can be read again closer.
 """
@@ -18,8 +19,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from watcher.protocol import Status
-from watcher.reading.loading import ImageError
+from watcher.reading.rules import Rule
 
 MIN_CONTRAST = 0.08  # ink must differ from paper by this much (0..1) to count as ink
 NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise deviations above the paper
@@ -52,7 +52,7 @@ class Ink:
 def find_ink(pixels: np.ndarray) -> Ink:
     """Separate the digit's ink from the paper in a grey (HxW) or colour (HxWx3) image in [0, 1]."""
     if min(pixels.shape[:2]) < 4:
-        raise ImageError("no digit: the image is only a few pixels wide", kind=Status.NO_DIGIT)
+        raise Rule.FEW_PIXELS.refusal()
     grey = pixels if pixels.ndim == 2 else pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     dark_ink = _ink_is_darker(grey)
     channels = pixels[..., None] if pixels.ndim == 2 else pixels
@@ -104,7 +104,7 @@ def _departure(channels: np.ndarray, levels: list[np.ndarray | np.float32], *, d
         inkward = paper - channel if dark_ink else channel - paper
         departure = inkward if departure is None else np.maximum(departure, inkward, out=departure)
     if departure is None:  # an image with no channels at all
-        raise ImageError("no digit: the image has no colour channels", kind=Status.NO_DIGIT)
+        raise Rule.NO_CHANNELS.refusal()
     return departure
 
 
@@ -199,7 +199,7 @@ def _clean_ink(departure: np.ndarray) -> Ink:
     noise = _noise_level(_sample(smooth))
     peak = float(_percentiles(_sample(strength), (99.5,))[0])
     if peak < max(MIN_CONTRAST, NOISE_SIGMAS * noise):
-        raise ImageError("no ink: the image is blank or too faint", kind=Status.NO_DIGIT)
+        raise Rule.BLANK.refusal()
     threshold = max(_otsu_threshold(_sample(strength), peak), 0.25 * peak, NOISE_SIGMAS * noise)
     faint = max(FAINT_SHARE * peak, NOISE_SIGMAS * noise)
     strong = strength >= threshold
@@ -338,20 +338,20 @@ def select_digit_strokes(above: np.ndarray) -> tuple[np.ndarray, tuple[slice, sl
         above = _without_long_rows(above)
     labels, count = ndimage.label(above, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
-        raise ImageError("no digit: only ruled lines or borders", kind=Status.NO_DIGIT)
+        raise Rule.ONLY_LINES.refusal()
     areas = np.bincount(labels.ravel())[1:]
     boxes = ndimage.find_objects(labels)
     ruled = [large and _is_rule_or_frame(labels, i, boxes[i], areas[i]) for i in range(count)]
     candidates = [i for i in range(count) if not ruled[i]]
     if not candidates:
-        raise ImageError("no digit: only ruled lines, borders or boxes", kind=Status.NO_DIGIT)
+        raise Rule.ONLY_FRAMES.refusal()
     largest = max(areas[i] for i in candidates)
     keep = [i for i in candidates if areas[i] >= max(0.08 * largest, 0.0004 * above.size)]
     kept_area = sum(int(areas[i]) for i in keep)
     if largest < max(4, 0.0002 * above.size):
-        raise ImageError("no digit: only specks of ink", kind=Status.NO_DIGIT)
+        raise Rule.SPECKS.refusal()
     if len(keep) > 12 or kept_area < 0.5 * sum(int(areas[i]) for i in candidates):
-        raise ImageError("no digit: ink is scattered like noise", kind=Status.NO_DIGIT)
+        raise Rule.SCATTERED.refusal()
     box = (
         slice(min(boxes[i][0].start for i in keep), max(boxes[i][0].stop for i in keep)),
         slice(min(boxes[i][1].start for i in keep), max(boxes[i][1].stop for i in keep)),
@@ -410,4 +410,4 @@ def _check_digit_shape(box: tuple[slice, slice]) -> None:
     """
     height, width = box[0].stop - box[0].start, box[1].stop - box[1].start
     if width > 2.5 * height:
-        raise ImageError("no digit: ink is a wide horizontal stroke or line", kind=Status.NO_DIGIT)
+        raise Rule.WIDE_STROKE.refusal()

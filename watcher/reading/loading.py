@@ -4,7 +4,8 @@ Every mode Pillow knows (1, L, LA, P, RGB, RGBA, CMYK, I;16, I, F) becomes
 float32 in [0, 1]: EXIF orientation applied, one frame of multi-frame
 files (the first, unless a page of a multi-page TIFF is asked for), transparency
 flattened onto the paper (or white), 16-bit and float data scaled by
-their range rather than clipped. HEIC and HEIF photos are read with pillow-heif.
+their range rather than clipped. HEIC and HEIF photos are read with pillow-heif,
+once `watcher.reading.formats` has taught Pillow to.
 Oversized files and decompression bombs are refused before any large allocation.
 """
 
@@ -28,8 +29,6 @@ from watcher.protocol import Status
 MAX_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
 MAX_BYTES = 50 * 1024 * 1024  # refuse larger files without reading them
 ORIENTATION = 0x0112  # the EXIF tag saying how the camera was held
-# The brands of ISO media files that hold HEIF images (HEVC-coded stills, sequences, and the generic ones).
-HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
 DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit, 32-bit and float: scaled by their range
 
 
@@ -71,23 +70,6 @@ def read_image_bytes(path: str | os.PathLike[str], *, allow_empty: bool = False)
     return data
 
 
-def load_image(path: str | os.PathLike[str], *, max_side: int | None = None) -> np.ndarray:
-    """Read an image file as a float32 array in [0, 1], HxW (grey) or HxWx3 (colour).
-
-    Applies EXIF orientation, takes the first frame, composites alpha onto white
-    and scales 16-bit and float data by their range instead of clipping them.
-    With `max_side`, a larger image is reduced by area averaging (a whole
-    factor) until its longer side is at most that. Raises ImageError with a
-    reason for anything unreadable.
-    """
-    return decode_image(read_image_bytes(path), max_side=max_side)
-
-
-def decode_image(data: bytes, *, max_side: int | None = None) -> np.ndarray:
-    """Decode image bytes as `load_image` does."""
-    return ImageReader(data).read(max_side)[0]
-
-
 class PageReader(Protocol):
     """One page (an image file, a TIFF page, a PDF page), read at whatever reduction is asked for."""
 
@@ -102,22 +84,6 @@ class PageReader(Protocol):
         """The part of the page inside `box` (left, top, right, bottom as fractions of the upright page),
         as `read` gives the whole page: its longer side at most `max_side`; and that side in full."""
         ...
-
-
-def is_heif(data: bytes) -> bool:
-    """True for an ISO media file whose brand is HEIF's (an iPhone's HEIC photo, for one)."""
-    return data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS
-
-
-def register_heif() -> None:
-    """Teach Pillow to open HEIC and HEIF, on first need: pillow-heif takes 60 ms to import.
-
-    pillow-heif applies the file's own rotation and mirroring as it decodes,
-    and then resets the EXIF orientation to 1, so `exif_transpose` never turns a photo twice.
-    """
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
 
 
 class ImageReader:
@@ -212,8 +178,6 @@ def open_image(data: bytes, frame: int = 0) -> Iterator[Image.Image]:
     our reason too, as any image over MAX_PIXELS does. Pillow's warning is an
     error inside, for decoding as well.
     """
-    if is_heif(data):
-        register_heif()
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

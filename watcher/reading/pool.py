@@ -29,15 +29,25 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import IntEnum
 from multiprocessing.queues import SimpleQueue
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from watcher.cores import available_cores
-from watcher.reading.documents import PDF_MAGIC_WITHIN, is_pdf
+from watcher.reading import formats
 from watcher.reading.imaging import Prepared
-from watcher.reading.loading import ImageError, is_heif, read_image_bytes
-from watcher.reading.worker import Rows, prepare_safely, prepare_watched, release_free_memory, start_worker
+from watcher.reading.loading import ImageError, read_image_bytes
+from watcher.reading.worker import (
+    Report,
+    Rows,
+    StepTooSlow,
+    WorkerReady,
+    prepare_safely,
+    prepare_watched,
+    release_free_memory,
+    start_worker,
+)
 from watcher.settings import DEFAULT_MAX_PAGES, DEFAULT_READ_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -48,9 +58,6 @@ TASKS_AHEAD = 4  # tasks queued per worker: enough to never idle, few enough to 
 # numpy's OpenBLAS spreads even small matrix products over all cores; in workers that
 # already fill every core this only adds hand-offs (measured slower: see docs/benchmarks.md).
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-# Read by C libraries that Python cannot interrupt: only ever in a worker, under the time limit.
-DOCUMENT_SUFFIXES = frozenset({".pdf", ".tif", ".tiff", ".heic", ".heif"})
-TIFF_MAGIC = (b"II*\x00", b"MM\x00*")  # little- and big-endian TIFF
 
 __all__ = ["PreparePool", "is_document", "prepare_safely", "prepared_in_order", "release_free_memory"]
 
@@ -60,22 +67,21 @@ def is_document(path: Path) -> bool:
 
     Such files are read only in a worker, under the time limit. The readers go
     by the bytes, not the name (a PDF named .png is still rendered by PDFium),
-    so the first kilobyte is looked at too: one small read, done here.
+    so the first kilobyte is looked at too: one small read, done here. Which
+    formats are documents is declared in `watcher.reading.formats`.
     """
-    if path.suffix.lower() in DOCUMENT_SUFFIXES:
-        return True
-    head = _first_bytes(path)
-    return is_pdf(head) or head[:4] in TIFF_MAGIC or is_heif(head)
+    return formats.is_document_name(path.suffix) or formats.is_document_data(_first_bytes(path))
 
 
 def _first_bytes(path: Path) -> bytes:
-    """The file's first kilobyte; nothing for what cannot be read or is not a regular file (a pipe would block)."""
+    """The file's first bytes, enough to tell its format; nothing for what cannot be read or is not a
+    regular file (a pipe would block)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError:
         return b""
     try:
-        return os.read(fd, PDF_MAGIC_WITHIN) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+        return os.read(fd, formats.SNIFF_BYTES) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
     except OSError:
         return b""
     finally:
@@ -91,7 +97,16 @@ class StopFlag(Protocol):
     def is_set(self) -> bool: ...
 
 
-GROUPED, ALONE, SUSPECT = 0, 1, 2  # how a waiting file is handed out: see `_Batch`
+class Level(IntEnum):
+    """How a waiting file is handed out: see `_Batch`."""
+
+    GROUPED = 0  # in tasks of TASK_FILES
+    ALONE = 1  # one file per task, a task per worker
+    SUSPECT = 2  # one file at a time, with nothing else in flight
+
+    def up(self) -> Level | None:
+        """The level a file goes up to when a worker died as it was read at this one; None above SUSPECT."""
+        return Level(self + 1) if self < Level.SUSPECT else None
 
 
 @dataclass
@@ -109,30 +124,30 @@ class _Batch:
     paths: list[Path]
     rows: list[Rows | None] = field(init=False)
     waiting: list[deque[int]] = field(init=False)  # file indices by level, in order
-    in_flight: dict[Future[list[Rows]], tuple[int, list[int]]] = field(default_factory=dict)
+    in_flight: dict[Future[list[Rows]], tuple[Level, list[int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rows = [None] * len(self.paths)
-        self.waiting = [deque(range(len(self.paths))), deque(), deque()]
+        self.waiting = [deque(range(len(self.paths))) if level == Level.GROUPED else deque() for level in Level]
 
-    def next_task(self, workers: int) -> tuple[int, list[int]] | None:
+    def next_task(self, workers: int) -> tuple[Level, list[int]] | None:
         """The next task that may be handed out now, as (level, file indices), or None."""
-        level = next((level for level in (SUSPECT, ALONE, GROUPED) if self.waiting[level]), None)
-        if level is None or any(busy == SUSPECT for busy, _ in self.in_flight.values()):
+        level = next((level for level in reversed(Level) if self.waiting[level]), None)
+        if level is None or any(busy == Level.SUSPECT for busy, _ in self.in_flight.values()):
             return None
-        most = {SUSPECT: 1, ALONE: workers, GROUPED: TASKS_AHEAD * workers}[level]
+        most = {Level.SUSPECT: 1, Level.ALONE: workers, Level.GROUPED: TASKS_AHEAD * workers}[level]
         if len(self.in_flight) >= most:
             return None
         queue = self.waiting[level]
-        return level, [queue.popleft() for _ in range(min(len(queue), TASK_FILES if level == GROUPED else 1))]
+        return level, [queue.popleft() for _ in range(min(len(queue), TASK_FILES if level == Level.GROUPED else 1))]
 
-    def put_back(self, level: int, indices: list[int]) -> None:
+    def put_back(self, level: Level, indices: list[int]) -> None:
         """Make files wait again at `level` (in order with those already there)."""
         self.waiting[level] = deque(sorted([*self.waiting[level], *indices]))
 
-    def take_first_waiting(self) -> tuple[int, int]:
+    def take_first_waiting(self) -> tuple[Level, int]:
         """The waiting file that comes first, as (level, index), no longer waiting."""
-        level = min((queue[0], level) for level, queue in enumerate(self.waiting) if queue)[1]
+        level = min((self.waiting[level][0], level) for level in Level if self.waiting[level])[1]
         return level, self.waiting[level].popleft()
 
 
@@ -168,7 +183,7 @@ class PreparePool:
         self.read_timeout = read_timeout
         self.broken = False  # the workers could not start: images are read here, documents not at all
         self._executor: ProcessPoolExecutor | None = None
-        self._reports: SimpleQueue[Any] | None = None  # one per executor: a killed worker may leave it locked
+        self._reports: SimpleQueue[Report] | None = None  # one per executor: a killed worker may leave it locked
         self._last_used = time.monotonic()
 
     def __enter__(self) -> PreparePool:
@@ -270,7 +285,7 @@ class PreparePool:
     def _recover(self, batch: _Batch) -> None:
         """After a worker died: keep what finished, settle the files it named, and send the rest out again."""
         reports = self._stop_executor()
-        unfinished: list[tuple[int, list[int]]] = []
+        unfinished: list[tuple[Level, list[int]]] = []
         for future, (level, task) in batch.in_flight.items():
             if future.done() and not future.cancelled() and not isinstance(future.exception(), BrokenProcessPool):
                 self._store(batch, task, future)
@@ -290,7 +305,7 @@ class PreparePool:
             )
         for level, task in unfinished:
             # Files in flight beside a named one were not to blame: as before. Otherwise one level up.
-            self._retry(batch, level if named else level + 1, [i for i in task if batch.rows[i] is None])
+            self._retry(batch, level if named else level.up(), [i for i in task if batch.rows[i] is None])
 
     def _settle_slow(self, batch: _Batch, task: list[int], slow: dict[str, int]) -> bool:
         """Give each file of `task` that a watchdog named its error row; True when there was one."""
@@ -305,8 +320,8 @@ class PreparePool:
                 named = True
         return named
 
-    def _retry(self, batch: _Batch, level: int, indices: list[int]) -> None:
-        if level <= SUSPECT:
+    def _retry(self, batch: _Batch, level: Level | None, indices: list[int]) -> None:
+        if level is not None:
             batch.put_back(level, indices)
             return
         for index in indices:  # it was the only file in flight, read alone, and its worker died again
@@ -319,10 +334,10 @@ class PreparePool:
         when a worker died, gets an error row instead (their readers may crash or hang this process)."""
         level, index = batch.take_first_waiting()
         path = batch.paths[index]
-        if level == GROUPED and not is_document(path):
+        if level == Level.GROUPED and not is_document(path):
             batch.rows[index] = prepare_safely(path, max_pages=self.max_pages)
             return
-        why = "documents are" if level == GROUPED else "a file being read when a worker died is"
+        why = "documents are" if level == Level.GROUPED else "a file being read when a worker died is"
         batch.rows[index] = _error_rows(path, f"not read: decode workers cannot start, and {why} read only in one")
 
     def _give_up(self, why: str) -> None:
@@ -340,11 +355,11 @@ class PreparePool:
         reports = _Reports()
         if queue is not None:
             while not queue.empty():
-                kind, *details = queue.get()
-                if kind == "ready":
-                    reports.started = True
-                else:
-                    reports.slow[details[0]] = details[1]
+                match queue.get():
+                    case WorkerReady():
+                        reports.started = True
+                    case StepTooSlow(path=path, step=step):
+                        reports.slow[path] = step
             queue.close()
         return reports
 

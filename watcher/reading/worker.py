@@ -18,9 +18,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.queues import SimpleQueue
 from pathlib import Path
-from typing import Any
 
 from watcher.reading.imaging import Prepared, prepare_file
 from watcher.reading.loading import ImageError
@@ -36,6 +36,24 @@ except OSError:  # musl and other C libraries have no malloc_trim
 READ_TIMEOUT_EXIT = 75  # exit status of a worker its watchdog stopped (EX_TEMPFAIL), for anyone looking
 
 Rows = list[Prepared]  # one file's rows: one per page, or a single row
+
+
+@dataclass(frozen=True)
+class WorkerReady:
+    """A worker's report: it has started (the pool tells a worker that died at start from one that died later)."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class StepTooSlow:
+    """A worker's report, its last: reading `path` ran past the time limit at `step` (0 opening it, n page n)."""
+
+    path: str
+    step: int
+
+
+Report = WorkerReady | StepTooSlow  # what a worker tells the main process, through the pool's queue
 
 
 def release_free_memory() -> None:
@@ -66,7 +84,7 @@ PARENT_POLL = 0.5  # seconds between checks that the main process lives, where p
 _step: tuple[str, int, float] | None = None
 
 
-def start_worker(main_pid: int, read_timeout: float, reports: SimpleQueue[Any]) -> None:
+def start_worker(main_pid: int, read_timeout: float, reports: SimpleQueue[Report]) -> None:
     """Ignore Ctrl-C (the main process decides when its workers stop), die with the main process,
     stop any step that runs past `read_timeout` seconds, and tell the main process this worker is up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -74,7 +92,7 @@ def start_worker(main_pid: int, read_timeout: float, reports: SimpleQueue[Any]) 
     watchdog = threading.Thread(target=_stop_slow_steps, args=(read_timeout, reports), name="read-timeout")
     watchdog.daemon = True
     watchdog.start()
-    reports.put(("ready", os.getpid()))
+    reports.put(WorkerReady(os.getpid()))
 
 
 def prepare_watched(paths: Sequence[Path], max_pages: int) -> list[Rows]:
@@ -100,7 +118,7 @@ def _ticker(path: str) -> Callable[[], None]:
     return tick
 
 
-def _stop_slow_steps(limit: float, reports: SimpleQueue[Any]) -> None:
+def _stop_slow_steps(limit: float, reports: SimpleQueue[Report]) -> None:
     """End this worker once a step has run for `limit` seconds, after naming its file to the main process.
 
     The step may be stuck in C code (PDFium), which no Python exception can
@@ -116,7 +134,7 @@ def _stop_slow_steps(limit: float, reports: SimpleQueue[Any]) -> None:
         if left > 0:
             time.sleep(left)
             continue
-        reports.put(("slow", step[0], step[1]))
+        reports.put(StepTooSlow(step[0], step[1]))
         os._exit(READ_TIMEOUT_EXIT)
 
 

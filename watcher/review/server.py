@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 from collections.abc import Callable
 
 from watcher.model.backends import ExtraMissing
 from watcher.settings import ReviewSettings
+from watcher.signals import SignalStop, stopping_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +43,13 @@ def serve(settings: ReviewSettings, *, announce: Callable[[str], None]) -> None:
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     # uvicorn shuts down on SIGINT and SIGTERM, then raises the signal again for the handler it found;
     # with Python's defaults that kills the process (SIGTERM) or raises KeyboardInterrupt (Ctrl+C), so a
-    # clean stop would exit -15 or 130. A handler that does nothing lets it exit 0, as `watch` does.
-    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # clean stop would exit -15 or 130. The handler found is ours, which only notes the signal (no lock,
+    # see watcher.signals), so the stop uvicorn carried out ends with exit 0, as `watch` does.
     try:
-        uvicorn.Server(config).run(sockets=[listener])
+        with stopping_on_signals(SignalStop()):
+            uvicorn.Server(config).run(sockets=[listener])
     finally:
         listener.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _stopped(signum: int, frame: object) -> None:
-    """The stop uvicorn already carried out; nothing more to do."""
 
 
 def _bind(host: str, port: int) -> socket.socket:

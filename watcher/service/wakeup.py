@@ -8,9 +8,10 @@ on SIGTERM that way. Here the loop only ever waits in `select`, which
 retries an interrupted wait with the time left and gives up once it is
 spent, and every waker (an observer thread, a signal, a caller's stop)
 writes a byte to a socket the loop selects on. Signal handlers only store
-the signal's number: no lock, no logging, no I/O, since a handler runs
-between any two bytecodes of the main thread, even while that thread holds
-a lock the handler would need.
+the signal's number (`watcher.signals`): no lock, no logging, no I/O, since
+a handler runs between any two bytecodes of the main thread, even while
+that thread holds a lock the handler would need; Python's C handler writes
+to the doorbell.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from watcher.protocol import Decision, HintKind
+from watcher.signals import STOP_SIGNALS, Caught, SignalStop, catching
 
 log = logging.getLogger(__name__)
 
 Hint = tuple[HintKind, Path]
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Doorbell:
@@ -93,7 +94,7 @@ class HintQueue:
         return self._queue.qsize()
 
 
-class StopRequest:
+class StopRequest(SignalStop):
     """Whether the service was asked to stop, by a signal or through a caller's event.
 
     A caller (a test, an embedding program) sets its `threading.Event`; the
@@ -102,25 +103,25 @@ class StopRequest:
     """
 
     def __init__(self, event: threading.Event | None = None, doorbell: Doorbell | None = None) -> None:
-        self.event = event or threading.Event()
+        super().__init__(event)
         self.doorbell = doorbell
-        self.signal_number: int | None = None  # written by the handler, read by the loop
         self._announced = False
 
     def is_set(self) -> bool:
         """True once a stop was asked for; logs the signal the first time it is seen."""
-        if self.signal_number is not None and not self._announced:
+        number = self.caught.number
+        if number is not None and not self._announced:
             self._announced = True
             log.info(
                 "received %s: finishing the batch in hand, then exiting",
-                signal.Signals(self.signal_number).name,
+                signal.Signals(number).name,
                 extra={"decision": Decision.STOPPING},
             )
-        return self.signal_number is not None or self.event.is_set()
+        return super().is_set()
 
     def set(self) -> None:
         """Ask for a stop from code (any thread), and wake the loop."""
-        self.event.set()
+        super().set()
         if self.doorbell is not None:
             self.doorbell.ring()
 
@@ -129,39 +130,20 @@ class ReloadRequest:
     """Whether SIGHUP asked for the model to be loaded again; the loop takes the request between batches."""
 
     def __init__(self) -> None:
-        self.asked = False  # written by the handler, read by the loop
+        self.caught = Caught()  # written by the handler, read by the loop
 
     def take(self) -> bool:
         """True once per request."""
-        asked, self.asked = self.asked, False
-        return asked
+        return self.caught.take() is not None
 
 
 @contextmanager
 def stop_on_signals(stop: StopRequest, reload: ReloadRequest | None = None) -> Iterator[None]:
     """SIGTERM and SIGINT request a stop, and SIGHUP (where there is one) a model reload, while inside
-    (main thread only: Python's rule for handlers)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(number: int, _frame: object) -> None:
-        stop.signal_number = number  # only this: see the module docstring
-
-    def reload_handler(_number: int, _frame: object) -> None:
-        if reload is not None:
-            reload.asked = True  # only this, as for a stop; the doorbell is rung by the wakeup descriptor
-
-    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
+    (main thread only: Python's rule for handlers); each rings the doorbell through the wakeup descriptor."""
+    routes: dict[int, Caught] = dict.fromkeys(STOP_SIGNALS, stop.caught)
     if reload is not None and hasattr(signal, "SIGHUP"):  # Windows has none
-        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, reload_handler)
-    previous_fd = None
-    if stop.doorbell is not None:
-        previous_fd = signal.set_wakeup_fd(stop.doorbell.signal_fd(), warn_on_full_buffer=False)
-    try:
+        routes[signal.SIGHUP] = reload.caught
+    wakeup_fd = stop.doorbell.signal_fd() if stop.doorbell is not None else None
+    with catching(routes, wakeup_fd=wakeup_fd):
         yield
-    finally:
-        if previous_fd is not None:
-            signal.set_wakeup_fd(previous_fd)
-        for number, old in previous.items():
-            signal.signal(number, old)

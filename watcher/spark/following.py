@@ -1,21 +1,18 @@
-"""Follow a running streaming query from the driver: a line per micro-batch, stop on SIGTERM or SIGINT,
-and its failure raised as ours."""
+"""Follow a running streaming query from the driver: a line per micro-batch, stop when asked (SIGTERM or
+SIGINT, through `watcher.signals`), and its failure raised as ours."""
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import TYPE_CHECKING
+
+from watcher.signals import SignalStop
 
 if TYPE_CHECKING:
     from pyspark.sql.streaming.listener import StreamingQueryProgress
     from pyspark.sql.streaming.query import StreamingQuery
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 POLL_SECONDS = 0.5  # how often the driver looks at the query: a stop request waits at most this long
 
 
@@ -32,9 +29,13 @@ class SparkSummary:
     stopped: bool = False
 
 
-def follow(query: StreamingQuery, stop: threading.Event, progress: Callable[[str], None]) -> SparkSummary:
+def follow(query: StreamingQuery, stop: SignalStop, progress: Callable[[str], None]) -> SparkSummary:
     """Wait for the query to end (or for a stop, which stops it), saying a line per micro-batch; raise
-    SparkJobError if it failed."""
+    SparkJobError if it failed.
+
+    The query is looked at every POLL_SECONDS: a stop signal only marks `stop`
+    (see `watcher.signals`), and is seen at the next look.
+    """
     from pyspark.errors import StreamingQueryException
 
     counted = _BatchCounter(progress)
@@ -71,27 +72,3 @@ class _BatchCounter:
             self.files, self.batches = self.files + count, self.batches + 1
             seconds = report.durationMs.get("triggerExecution", 0) / 1000
             self.progress(f"batch {batch}: {count:,} files in {seconds:.1f} s; {self.files:,} so far")
-
-
-@contextmanager
-def stopping_on_signals(stop: threading.Event) -> Iterator[Callable[[], None]]:
-    """SIGTERM and SIGINT set `stop`; yields a function that installs that again (after a library replaced
-    it); the previous handlers come back afterwards."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        yield lambda: None
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    def install() -> None:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, handler)
-
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    install()
-    try:
-        yield install
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

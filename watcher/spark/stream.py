@@ -21,8 +21,9 @@ from watcher.model.classifier import Classifier
 from watcher.protocol import After
 from watcher.results.parquet import SINK_LOG, SparkOutputError
 from watcher.settings import SparkSettings, processed_beside
+from watcher.signals import SignalStop, stopping_on_signals
 from watcher.spark.files import ROW_SCHEMA, FileClassifier
-from watcher.spark.following import SparkJobError, SparkSummary, follow, stopping_on_signals
+from watcher.spark.following import SparkJobError, SparkSummary, follow
 from watcher.spark.session import check_spark, start_session
 
 if TYPE_CHECKING:
@@ -44,17 +45,17 @@ def run_on_spark(
     SIGTERM and SIGINT (or `stop`) end the query between polls; what was
     committed stays, and a run with the same checkpoint goes on from there.
     """
-    stop = stop or threading.Event()
+    asked = SignalStop(stop)
     check_spark()  # what to install, before anything else is done
     _check_paths(settings)
     Classifier(settings.model)  # a model that will not load is refused here, not in every worker
-    with stopping_on_signals(stop) as take_signals_back:  # a stop during Spark's start counts too
+    with stopping_on_signals(asked) as take_signals_back:  # a stop during Spark's start counts too
         spark = start_session(settings.master)
         try:
             take_signals_back()  # pyspark's context puts in its own SIGINT handler as it starts
-            if stop.is_set():
+            if asked.is_set():
                 return SparkSummary(files=0, batches=0, stopped=True)
-            return follow(_start_query(spark, settings), stop, progress)
+            return follow(_start_query(spark, settings), asked, progress)
         finally:
             spark.stop()
 
