@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from requirements import require_or_skip
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -33,9 +35,9 @@ def mnist_small() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def full_mnist_path() -> Path:
-    """The full MNIST file, where this machine has it; tests needing it skip elsewhere."""
+    """The full MNIST file (../shared/data/mnist.npz beside the repository): the `mnist` part of requirements.py."""
     if not FULL_MNIST.is_file():
-        pytest.skip(f"full MNIST not found at {FULL_MNIST}; full-data checks skipped")
+        require_or_skip("mnist", f"no file at {FULL_MNIST}")
     return FULL_MNIST
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from requirements import require_or_skip
 from service_helpers import read_rows
 from watcher.protocol import Table
 from watcher.results.export import ExportError, ExportSettings, export_table
@@ -22,9 +23,6 @@ from watcher.results.rows import COLUMNS
 from watcher.settings import IMAGE_PATTERNS
 from watcher.spark.sink_log import SINK_LOG, SparkOutputError, committed_files, read_spark_output
 from watcher.spark.stream import name_glob
-
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
 
 ROW = {
     "filename": "a.png",
@@ -41,6 +39,11 @@ ROW = {
 
 def write_part(out: Path, name: str, rows: list[dict[str, object]]) -> Path:
     """A Parquet file as the sink writes one: in the date partition, without the partition column."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as missing:  # pyarrow is the `spark` part's (tests/requirements.py)
+        require_or_skip("spark", f"{missing}; pip install 'digitwatch[spark]'")
     folder = out / "date=2026-12-02"
     folder.mkdir(parents=True, exist_ok=True)
     schema = pa.schema(
