@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import TENSORFLOW
 from watcher.model.classifier import Classifier, ModelError, default_model_path
+
+pytestmark = TENSORFLOW  # Keras models loaded and trained in this process
 
 
 @pytest.fixture(scope="module")
