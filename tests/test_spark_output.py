@@ -24,6 +24,18 @@ from watcher.settings import IMAGE_PATTERNS
 from watcher.spark.sink_log import SINK_LOG, SparkOutputError, committed_files, read_spark_output
 from watcher.spark.stream import name_glob
 
+
+@pytest.fixture(autouse=True)
+def spark_libraries() -> None:
+    """pyspark and pyarrow, the `spark` part (tests/requirements.py): no JVM starts here, but the engine's
+    own checks run first and the Parquet files are pyarrow's."""
+    try:
+        import pyarrow  # noqa: F401
+        import pyspark  # noqa: F401
+    except ImportError as missing:
+        require_or_skip("spark", f"{missing}; pip install 'digitwatch[spark]'")
+
+
 ROW = {
     "filename": "a.png",
     "digit": 3,
@@ -39,11 +51,9 @@ ROW = {
 
 def write_part(out: Path, name: str, rows: list[dict[str, object]]) -> Path:
     """A Parquet file as the sink writes one: in the date partition, without the partition column."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as missing:  # pyarrow is the `spark` part's (tests/requirements.py)
-        require_or_skip("spark", f"{missing}; pip install 'digitwatch[spark]'")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     folder = out / "date=2026-12-02"
     folder.mkdir(parents=True, exist_ok=True)
     schema = pa.schema(
