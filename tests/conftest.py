@@ -17,7 +17,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from requirements import require_or_skip
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Tests that import TensorFlow in the test process (Keras models, training, the converter) run on one
+# worker (`--dist loadgroup`), which starts with them: importing TensorFlow takes ~8 s of CPU, once per
+# process, and the other workers then never pay it (tiny_models below).
+TENSORFLOW = pytest.mark.xdist_group("tensorflow")
 
 DATA_DIR = Path(__file__).parent / "data"
 SMALL_MNIST = DATA_DIR / "mnist_small.npz"
@@ -33,16 +40,40 @@ def mnist_small() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def full_mnist_path() -> Path:
-    """The full MNIST file, where this machine has it; tests needing it skip elsewhere."""
+    """The full MNIST file (../shared/data/mnist.npz beside the repository): the `mnist` part of requirements.py."""
     if not FULL_MNIST.is_file():
-        pytest.skip(f"full MNIST not found at {FULL_MNIST}; full-data checks skipped")
+        require_or_skip("mnist", f"no file at {FULL_MNIST}")
     return FULL_MNIST
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Start the slow tests first: with one worker per core they then overlap the many short ones,
-    instead of leaving one worker busy at the end (longest jobs first)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own, which tags the tests of an xdist_group
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the slow tests first: they then overlap the many short ones, instead of leaving one worker
+    busy at the end (longest jobs first). Among the others, the tests that need the tiny model last: by
+    then the `tensorflow` worker has built it, and no worker waits for it. Keep each xdist_group together."""
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, "tiny_models" in item.fixturenames))
+    if getattr(config.option, "loadgroup", False):  # an xdist worker under --dist loadgroup
+        for item in items:
+            _tag_group(item)
+
+
+def _tag_group(item: pytest.Item) -> None:
+    """Give a test of an xdist_group the node id `...@group` by which --dist loadgroup schedules it.
+
+    pytest-xdist 3.8 writes that id to `item._nodeid`, which pytest 9.2 no longer reads: every group
+    was silently spread over the workers (pytest-dev/pytest-xdist#1386). Where xdist's own write took,
+    or where pytest keeps its node id elsewhere again, this does nothing: the grouping only saves time.
+    """
+    names = {str(mark.args[0] if mark.args else mark.kwargs.get("name")) for mark in item.iter_markers("xdist_group")}
+    suffix = "@" + "_".join(sorted(names))
+    if not names or item.nodeid.endswith(suffix):
+        return
+    try:
+        from _pytest.nodeid import NodeId  # pytest 9.2's structured node ids
+    except ImportError:
+        return
+    if isinstance(getattr(item, "_id", None), NodeId):
+        item._id = NodeId.parse(item.nodeid + suffix)
 
 
 @contextmanager
@@ -68,15 +99,40 @@ def built_once(tmp_path_factory, testrun_uid: str, name: str) -> Iterator[tuple[
 
 
 @pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory, testrun_uid, mnist_small) -> Path:
+def tiny_models(tmp_path_factory, testrun_uid, mnist_small) -> Path:
+    """A folder holding the tiny model twice, built together once per run: keras/ alone, served/ with its
+    LiteRT export.
+
+    Building needs TensorFlow in the worker that builds. The tests that import TensorFlow themselves
+    form the `tensorflow` xdist group (TENSORFLOW above), which one worker runs from the start: that
+    worker builds both, and the others, which only serve the model, never import TensorFlow.
+    """
+    with built_once(tmp_path_factory, testrun_uid, "tiny_models") as (folder, build):
+        if build:
+            _train_tiny_model(folder / "keras", mnist_small)
+            _export_tiny_model(folder / "keras", folder / "served")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tiny_models) -> Path:
     """A real but tiny Keras model (one dense layer on flattened digits), trained for seconds, once per run.
 
-    Good for plumbing: it loads, predicts and is mostly right; it is not the shipped model.
+    Good for plumbing: it loads, predicts and is mostly right; it is not the shipped model. It has no
+    .tflite beside it, so it runs through Keras: mark tests that use it with TENSORFLOW.
     """
-    with built_once(tmp_path_factory, testrun_uid, "tiny_model") as (folder, build):
-        if build:
-            _train_tiny_model(folder, mnist_small)
-    return folder / "tiny.keras"
+    return tiny_models / "keras" / "tiny.keras"
+
+
+@pytest.fixture(scope="session")
+def served_model_path(tiny_models) -> Path:
+    """The tiny model with its LiteRT export beside it, as `digitwatch train` leaves a model.
+
+    A service or classify subprocess then starts in a fraction of a second
+    without importing TensorFlow, as users' do; tests of the Keras path use
+    `tiny_model_path`.
+    """
+    return tiny_models / "served" / "tiny.keras"
 
 
 def _train_tiny_model(folder: Path, mnist_small: dict[str, np.ndarray]) -> None:
@@ -98,23 +154,13 @@ def _train_tiny_model(folder: Path, mnist_small: dict[str, np.ndarray]) -> None:
     (folder / "tiny.meta.json").write_text(json.dumps(meta))
 
 
-@pytest.fixture(scope="session")
-def served_model_path(tmp_path_factory, testrun_uid, tiny_model_path) -> Path:
-    """The tiny model with its LiteRT export beside it, as `digitwatch train` leaves a model.
+def _export_tiny_model(source: Path, folder: Path) -> None:
+    from train.export import export_litert
 
-    A service or classify subprocess then starts in a fraction of a second
-    without importing TensorFlow, as users' do; tests of the Keras path use
-    `tiny_model_path`.
-    """
-    with built_once(tmp_path_factory, testrun_uid, "served_model") as (folder, build):
-        if build:
-            from train.export import export_litert
-
-            folder.mkdir(parents=True, exist_ok=True)
-            for name in ("tiny.keras", "tiny.meta.json"):
-                shutil.copy2(tiny_model_path.parent / name, folder / name)
-            export_litert(folder / "tiny.keras")
-    return folder / "tiny.keras"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("tiny.keras", "tiny.meta.json"):
+        shutil.copy2(source / name, folder / name)
+    export_litert(folder / "tiny.keras")
 
 
 def save_digit_png(array: np.ndarray, path: Path, *, invert: bool = True) -> Path:

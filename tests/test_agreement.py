@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
 
 from review_helpers import (
     ERROR_CHECKED,
@@ -51,6 +50,8 @@ def test_the_wrong_but_ok_estimate_counts_spot_checks_only(checks: Agreement) ->
     # 200 sure ok rows checked, 3 corrected; the low-confidence ok rows (10 of 30 wrong) are not in the sample.
     assert (estimate.hits, estimate.size) == (SPOT_WRONG, SPOT_CHECKED) == (3, 200)
     assert estimate.rate == 0.015
+    from scipy.stats import binomtest  # here: scipy.stats is a second of every test worker's start
+
     scipys = binomtest(3, 200).proportion_ci(confidence_level=0.95, method="wilson")
     assert (estimate.low, estimate.high) == pytest.approx((scipys.low, scipys.high), abs=1e-9)
     assert (estimate.low, estimate.high) == pytest.approx(wilson_by_roots(3, 200, 1.959963984540054), abs=1e-9)

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import TENSORFLOW
 from train.data import normalise_digits
-from train.export import export_litert, with_source_digest
+from train.export import with_source_digest
 from watcher.model.backends import ModelError, read_source_digest
 from watcher.model.classifier import Classifier
 from watcher.protocol import BackendChoice
@@ -22,16 +23,14 @@ def classify_paths(classifier, paths):
     """The predictions for files, as the pipeline makes them: each file read, then one model call."""
     return classifier.classify_prepared([page for path in paths for page in prepare_file(path)])
 
+pytestmark = TENSORFLOW  # Keras beside LiteRT in this process
 
-@pytest.fixture(scope="module")
-def exported(tiny_model_path, tmp_path_factory) -> Path:
-    """A copy of the tiny model (and its metadata) with NAME.tflite exported beside it."""
-    folder = tmp_path_factory.mktemp("exported")
-    for source in tiny_model_path.parent.iterdir():
-        shutil.copy(source, folder / source.name)
-    keras_path = folder / tiny_model_path.name
-    export_litert(keras_path)
-    return keras_path
+
+@pytest.fixture
+def exported(served_model_path) -> Path:
+    """The tiny model (and its metadata) with NAME.tflite exported beside it by `export_litert`, once per run
+    (conftest's tiny_models): read only here."""
+    return served_model_path
 
 
 def test_litert_gives_the_same_predictions_as_keras(exported, mnist_small):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import SMALL_MNIST, save_digit_png
+from conftest import SMALL_MNIST, TENSORFLOW, save_digit_png
 from watcher.cli import app
 
 TIMEOUT = 240  # seconds: TensorFlow alone takes ~4 s to import on two cores
@@ -195,6 +195,7 @@ def test_train_one_epoch_writes_every_artifact(digitwatch_exe, tmp_path):
     assert "accuracy:" in evaluated.stdout
 
 
+@TENSORFLOW
 def test_train_without_network_says_to_pass_data(monkeypatch, tmp_path):
     import keras.datasets.mnist
 

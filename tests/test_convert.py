@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SMALL_MNIST
+from conftest import SMALL_MNIST, TENSORFLOW
 from train.data import normalise_digits
 from watcher.model.backends import LiteRTBackend, file_sha256, import_keras_quietly, read_source_digest
 from watcher.model.classifier import Classifier
+
+pytestmark = TENSORFLOW  # the converter's failures and the Keras side of the comparison run in this process
 
 TIMEOUT = 240  # seconds: the export imports TensorFlow and runs its converter
 TENSORFLOW_NOISE = ("oneDNN", "cpu_feature_guard", "absl", "Assets written", "SavedModel")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import TENSORFLOW
 from train import data
 from train.data import DataError, load_mnist, read_idx
 
@@ -129,6 +130,7 @@ def test_corrupt_gzip(tmp_path):
         read_idx(path)
 
 
+@TENSORFLOW
 def test_download_failure_tells_user_to_pass_data(monkeypatch):
     """Without a network the Keras download fails; the message must say what to do next."""
     import keras.datasets.mnist

@@ -13,11 +13,14 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import TENSORFLOW
 from train.corrected import NOT_A_DIGIT_LABEL, Skip, gather
 from train.data import SHIPPED_REPLAY, ReplaySource
 from watcher.cli import app
 from watcher.protocol import NOT_A_DIGIT
 from watcher.results.corrections import Correction, CorrectionsFile
+
+pytestmark = TENSORFLOW  # fine-tuning runs in this process
 
 SMALL_MNIST = Path(__file__).parent / "data" / "mnist_small.npz"
 

@@ -1,4 +1,4 @@
-"""`digitwatch report`: the page of charts and counts, through the installed console script."""
+"""`digitwatch report`: the page of charts and counts, through the installed console script and CliRunner."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 from PIL import Image
-from scipy.stats import binomtest
 from typer.testing import CliRunner, Result
 
 from review_helpers import write_checked_files
@@ -40,7 +39,14 @@ def results_over_two_days(path: Path) -> None:
 
 
 def report(exe: str, *args: object) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as users run it."""
     return subprocess.run([exe, "report", *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def report_in_process(*args: object) -> Result:
+    """The same command through CliRunner: the page's content without a process start (matplotlib's import
+    alone is a second of CPU); the first test runs the installed script."""
+    return CliRunner().invoke(app, ["report", *map(str, args)])
 
 
 def test_report_counts_charts_and_escaped_reasons(tmp_path: Path, digitwatch_exe: str) -> None:
@@ -66,27 +72,25 @@ def test_report_writes_over_its_own_page_only(tmp_path: Path) -> None:
     results_over_two_days(results)
     mine = tmp_path / "mine.html"
     mine.write_text("<html>my notes</html>")
-
-    def report_in_process(out: Path) -> Result:
-        return CliRunner().invoke(app, ["report", "--results", str(results), "--out", str(out)])
-
-    done = report_in_process(mine)
+    done = report_in_process("--results", results, "--out", mine)
     assert done.exit_code == 1 and "not a digitwatch report" in done.output
     assert mine.read_text() == "<html>my notes</html>"
     out = tmp_path / "report.html"
-    assert report_in_process(out).exit_code == 0
+    assert report_in_process("--results", results, "--out", out).exit_code == 0
     results.write_text(",".join(COLUMNS) + "\r\n")  # emptied: the page says so
-    assert report_in_process(out).exit_code == 0
+    assert report_in_process("--results", results, "--out", out).exit_code == 0
     assert "No rows yet." in out.read_text(encoding="utf-8")
     assert oct(out.stat().st_mode & 0o777) != oct(0o600), "readable by others as any file written by open()"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
 
 
-def test_report_says_what_the_corrections_say_of_the_model(tmp_path: Path, digitwatch_exe: str) -> None:
+def test_report_says_what_the_corrections_say_of_the_model(tmp_path: Path) -> None:
     results = tmp_path / "results" / "predictions.csv"
     write_checked_files(results, results.parent / "corrections.csv")  # found beside the results by default
-    done = report(digitwatch_exe, "--results", results)
-    assert done.returncode == 0, done.stderr
+    done = report_in_process("--results", results)
+    assert done.exit_code == 0, done.output
+    from scipy.stats import binomtest  # here: scipy.stats is a second of every test worker's start
+
     interval = binomtest(3, 200).proportion_ci(method="wilson")  # computed apart from digitwatch's own formula
     low, high = f"{100 * interval.low:.2f}%", f"{100 * interval.high:.2f}%"
     assert (low, high) == ("0.51%", "4.32%")
@@ -124,15 +128,15 @@ def confusion_matrix(page: str) -> list[list[str]]:
     return [re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", table[0], re.S)]
 
 
-def test_report_without_corrections_says_none_yet(tmp_path: Path, digitwatch_exe: str) -> None:
+def test_report_without_corrections_says_none_yet(tmp_path: Path) -> None:
     results = tmp_path / "predictions.csv"
     results_over_two_days(results)
-    done = report(digitwatch_exe, "--results", results, "--corrections", tmp_path / "nobody-yet.csv")
-    assert done.returncode == 0, done.stderr
+    done = report_in_process("--results", results, "--corrections", tmp_path / "nobody-yet.csv")
+    assert done.exit_code == 0, done.output
     assert "people checked 0 of 7 readings; no spot checks yet" in done.stderr
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert f"<p>None yet: no correction in {tmp_path / 'nobody-yet.csv'} matches a row of these results.</p>" in page
     assert 'id="confusion"' not in page
     (tmp_path / "notes.csv").write_text("who,what\r\nann,lunch\r\n")
-    refused = report(digitwatch_exe, "--results", results, "--corrections", tmp_path / "notes.csv")
-    assert refused.returncode == 1 and "is not a corrections file" in refused.stderr
+    refused = report_in_process("--results", results, "--corrections", tmp_path / "notes.csv")
+    assert refused.exit_code == 1 and "is not a corrections file" in refused.stderr

@@ -18,6 +18,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from requirements import require_or_skip
 from review_helpers import HOSTILE_NAME, ReviewProcess, review_folder
 from service_helpers import wait_for
 from watcher.results.corrections import Correction, CorrectionsError, read_corrections
@@ -33,11 +34,7 @@ ROWS = 100  # the issue's measure: a person reviews 100 uncertain rows with the 
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     """A headless Chromium per test: a shared one would leave its page's renderer running between tests."""
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        if os.environ.get("DIGITWATCH_REQUIRE_BROWSER"):
-            pytest.fail(f"Chromium or chromedriver missing ({CHROMIUM}, {CHROMEDRIVER}); .ci/run installs them")
-        pytest.skip(
-            "Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
-        )
+        require_or_skip("browser", f"no {CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):

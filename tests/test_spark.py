@@ -5,8 +5,8 @@ several things: the rows Spark commits match local `classify` for the same
 files, a driver killed with SIGKILL and started again loses no file and
 writes none twice, a second run adds nothing, a file added while streaming
 is read, SIGTERM stops a streaming run, and files that are not ours stay
-where they are. Without Java or pyspark these tests skip, except under CI
-(DIGITWATCH_REQUIRE_SPARK=1), where they fail.
+where they are. Without Java, pyspark or pyarrow these tests skip, or fail
+where DIGITWATCH_REQUIRE_SPARK=1 (tests/requirements.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from document_files import corrupt_pdf, encrypted_pdf, enormous_page_pdf, write_pdf, write_tiff
+from requirements import require_or_skip
 from service_helpers import alive, bomb_png, descendants, png_bytes, read_rows, wait_for
 from watcher.batch.classify import classify
 from watcher.results.parquet import SINK_LOG, committed_files, read_spark_output
@@ -32,11 +33,15 @@ from watcher.spark.session import SparkUnavailable, check_spark
 
 pytestmark = pytest.mark.slow
 
-try:
-    check_spark()  # the engine's own check: pyspark, pyarrow and a Java to run
-except SparkUnavailable as missing:
-    if os.environ.get("DIGITWATCH_REQUIRE_SPARK") != "1":
-        pytest.skip(str(missing), allow_module_level=True)
+
+@pytest.fixture(autouse=True, scope="module")
+def spark_installed() -> None:
+    """The engine's own check (pyspark, pyarrow and a Java to run), under requirements.py's rule."""
+    try:
+        check_spark()
+    except SparkUnavailable as missing:
+        require_or_skip("spark", str(missing))
+
 
 RUN_TIMEOUT = 240.0  # seconds for one Spark run of a few hundred files on two busy cores
 COMPARED = ["digit", "confidence", "status", "detail", "sha256"]  # what must match local classify

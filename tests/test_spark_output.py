@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from requirements import require_or_skip
 from service_helpers import read_rows
 from watcher.protocol import Table
 from watcher.results.export import ExportError, ExportSettings, export_table
@@ -23,8 +24,17 @@ from watcher.results.schema import COLUMNS
 from watcher.settings import IMAGE_PATTERNS
 from watcher.spark.stream import name_glob
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+
+@pytest.fixture(autouse=True)
+def spark_libraries() -> None:
+    """pyspark and pyarrow, the `spark` part (tests/requirements.py): no JVM starts here, but the engine's
+    own checks run first and the Parquet files are pyarrow's."""
+    try:
+        import pyarrow  # noqa: F401
+        import pyspark  # noqa: F401
+    except ImportError as missing:
+        require_or_skip("spark", f"{missing}; pip install 'digitwatch[spark]'")
+
 
 ROW = {
     "filename": "a.png",
@@ -41,6 +51,9 @@ ROW = {
 
 def write_part(out: Path, name: str, rows: list[dict[str, object]]) -> Path:
     """A Parquet file as the sink writes one: in the date partition, without the partition column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     folder = out / "date=2026-12-02"
     folder.mkdir(parents=True, exist_ok=True)
     schema = pa.schema(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import ImageFont
 
+from conftest import TENSORFLOW
 from train import negatives, variants
 from watcher.reading.imaging import normalise_array
 
@@ -87,6 +88,7 @@ def test_training_fonts_load_and_none_is_a_benchmark_family():
     assert not {family for family in training for face in faces if face.startswith(family)}, (training, faces)
 
 
+@TENSORFLOW
 def test_an_ensemble_outputs_the_mean_of_its_members_logits():
     from train.fit import ensemble
     from train.model import build_model
