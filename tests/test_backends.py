@@ -23,6 +23,7 @@ def classify_paths(classifier, paths):
     """The predictions for files, as the pipeline makes them: each file read, then one model call."""
     return classifier.classify_prepared([page for path in paths for page in prepare_file(path)])
 
+
 pytestmark = TENSORFLOW  # Keras beside LiteRT in this process
 
 

@@ -17,6 +17,7 @@ def classify_paths(classifier, paths):
     """The predictions for files, as the pipeline makes them: each file read, then one model call."""
     return classifier.classify_prepared([page for path in paths for page in prepare_file(path)])
 
+
 pytestmark = TENSORFLOW  # Keras models loaded and trained in this process
 
 
