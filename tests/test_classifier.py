@@ -132,7 +132,7 @@ def test_shipped_model_is_inside_the_package_and_reads_real_digits(digit_files):
     meta = json.loads(path.with_name("default.meta.json").read_text())
     assert meta["input_shape"] == [28, 28, 1]
     files = digit_files(100)
-    predictions = Classifier(path).classify_files([file for file, _ in files])
+    predictions = classify_paths(Classifier(path), [file for file, _ in files])
     wrong = [
         (file.name, label, p.digit) for (file, label), p in zip(files, predictions, strict=True) if p.digit != label
     ]
