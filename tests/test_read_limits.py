@@ -60,6 +60,7 @@ def test_a_page_that_reads_too_long_gets_an_error_row_and_the_files_around_it_ar
             assert_read_right(got, path)
 
 
+@pytest.mark.slow  # by design: the document must read for many times the slowest page (4-9 s on two cores)
 def test_the_limit_is_per_page_so_a_long_document_of_quick_pages_is_read(tmp_path):
     long = tmp_path / "long.pdf"
     long.write_bytes(drawing_pdf(PAGES, 3))

@@ -38,6 +38,7 @@ def rows_of(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return table[table["filename"] == name].sort_values("page")
 
 
+@pytest.mark.slow  # two services, a crash between them: 4-5 s
 def test_documents_get_a_row_per_page_once_and_are_moved_only_whole(digitwatch_exe, tmp_path, mnist):
     images, labels = mnist
     inbox, results, processed = tmp_path / "inbox", tmp_path / "results.csv", tmp_path / "processed"

@@ -225,6 +225,7 @@ def test_rotated_results_file_continues_in_a_new_file_after_a_rename_and_after_a
 # --- a real inotify queue overflow -----------------------------------------------------------
 
 
+@pytest.mark.slow  # 24,000 inotify events made and lost on purpose: 4-5 s of CPU
 def test_a_real_inotify_overflow_triggers_a_rescan_at_once(digitwatch_exe, tmp_path, layout, digit):
     """The service is paused while 24,000 events pile up (the kernel keeps 16,384), then files arrive whose
     events are lost. Only the overflow can make it look: the periodic rescan is an hour away."""
