@@ -125,3 +125,29 @@ def test_the_review_page_exits_0_on_a_signal(tmp_path: Path, mnist_small, digitw
     with ReviewProcess(digitwatch_exe, tmp_path / "review.log", "--results", results, "--inbox", inbox) as review:
         code, _ = review.terminate(sig=sig)
         assert code == 0, review.log()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_the_review_page_exits_0_on_a_signal_sent_the_moment_it_prints_its_address(
+    tmp_path: Path, mnist_small, digitwatch_exe: str, sig: int
+):
+    """A user who presses Ctrl+C as the address appears: the signal lands before uvicorn has put in its own
+    handlers. It once killed the page (-15) or was noted and then ignored, leaving it serving."""
+    pytest.importorskip("uvicorn")
+    from review_helpers import review_folder
+
+    inbox, results = review_folder(tmp_path, mnist_small["x_test"], mnist_small["y_test"], count=2)
+    for attempt in range(3):
+        args = (digitwatch_exe, "review", "--port", "0", "--results", results, "--inbox", inbox)
+        page = subprocess.Popen(list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert page.stdout is not None
+            printed = next((line for line in iter(page.stdout.readline, "") if "Review page:" in line), None)
+            page.send_signal(sig)
+            code = page.wait(timeout=10)
+        finally:
+            if page.poll() is None:
+                page.kill()
+                page.wait()
+            page.stdout.close()
+        assert printed and code == 0, (attempt, code)

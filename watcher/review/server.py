@@ -29,6 +29,7 @@ def serve(settings: ReviewSettings, *, announce: Callable[[str], None]) -> None:
         import uvicorn
 
         from watcher.review.app import create_app
+        from watcher.review.stoppable import StoppableServer
     except ImportError as exc:
         raise ExtraMissing(
             f"the review page needs FastAPI, uvicorn and Jinja2 ({exc}); install them with: {REVIEW_EXTRA}"
@@ -39,15 +40,18 @@ def serve(settings: ReviewSettings, *, announce: Callable[[str], None]) -> None:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     token = app.state.review.token
     loopback = settings.host in ("127.0.0.1", "localhost", "::1")
-    announce(f"http://{host}:{port}/" + ("" if loopback else f"?token={token}"))
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     # uvicorn shuts down on SIGINT and SIGTERM, then raises the signal again for the handler it found;
     # with Python's defaults that kills the process (SIGTERM) or raises KeyboardInterrupt (Ctrl+C), so a
     # clean stop would exit -15 or 130. The handler found is ours, which only notes the signal (no lock,
-    # see watcher.signals), so the stop uvicorn carried out ends with exit 0, as `watch` does.
+    # see watcher.signals), so the stop uvicorn carried out ends with exit 0, as `watch` does. Ours is
+    # in place before the address is announced, and a signal it caught before uvicorn put in its own
+    # stops the server at its first tick.
+    stop = SignalStop()
     try:
-        with stopping_on_signals(SignalStop()):
-            uvicorn.Server(config).run(sockets=[listener])
+        with stopping_on_signals(stop):
+            announce(f"http://{host}:{port}/" + ("" if loopback else f"?token={token}"))
+            StoppableServer(config, stop).run(sockets=[listener])
     finally:
         listener.close()
 
