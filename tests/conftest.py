@@ -18,12 +18,14 @@ import pytest
 from PIL import Image
 
 from requirements import require_or_skip
+from watcher.model.classifier import default_model_path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Tests that import TensorFlow in the test process (Keras models, training, the converter) run on one
 # worker (`--dist loadgroup`), which starts with them: importing TensorFlow takes ~8 s of CPU, once per
-# process, and the other workers then never pay it (tiny_models below).
+# process, and the other workers then never pay it (tiny_models below). They are also slow
+# (pytest_collection_modifyitems): the fast tier, `-m "not slow"`, never imports TensorFlow.
 TENSORFLOW = pytest.mark.xdist_group("tensorflow")
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -53,12 +55,18 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return 2 * len(os.sched_getaffinity(0))
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test that imports TensorFlow is slow: the import alone costs a worker ~8 s of CPU. Marked here,
+    before `-m "not slow"` deselects, so that the fast tier never imports it."""
+    if any("tensorflow" in (*mark.args, *mark.kwargs.values()) for mark in item.iter_markers("xdist_group")):
+        item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own, which tags the tests of an xdist_group
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start the slow tests first: they then overlap the many short ones, instead of leaving one worker
-    busy at the end (longest jobs first). Among the others, the tests that need the tiny model last: by
-    then the `tensorflow` worker has built it, and no worker waits for it. Keep each xdist_group together."""
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, "tiny_models" in item.fixturenames))
+    busy at the end (longest jobs first). Keep each xdist_group together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if getattr(config.option, "loadgroup", False):  # an xdist worker under --dist loadgroup
         for item in items:
             _tag_group(item)
@@ -110,9 +118,8 @@ def tiny_models(tmp_path_factory, testrun_uid, mnist_small) -> Path:
     """A folder holding the tiny model twice, built together once per run: keras/ alone, served/ with its
     LiteRT export.
 
-    Building needs TensorFlow in the worker that builds. The tests that import TensorFlow themselves
-    form the `tensorflow` xdist group (TENSORFLOW above), which one worker runs from the start: that
-    worker builds both, and the others, which only serve the model, never import TensorFlow.
+    Building needs TensorFlow in the worker that builds: only tests marked TENSORFLOW use it, and they all
+    run on one worker (`--dist loadgroup`).
     """
     with built_once(tmp_path_factory, testrun_uid, "tiny_models") as (folder, build):
         if build:
@@ -132,14 +139,23 @@ def tiny_model_path(tiny_models) -> Path:
 
 
 @pytest.fixture(scope="session")
-def served_model_path(tiny_models) -> Path:
-    """The tiny model with its LiteRT export beside it, as `digitwatch train` leaves a model.
-
-    A service or classify subprocess then starts in a fraction of a second
-    without importing TensorFlow, as users' do; tests of the Keras path use
-    `tiny_model_path`.
-    """
+def tiny_export_path(tiny_models) -> Path:
+    """The tiny model with the LiteRT export `train.export` wrote beside it: for tests of the export."""
     return tiny_models / "served" / "tiny.keras"
+
+
+@pytest.fixture(scope="session")
+def served_model_path(tmp_path_factory) -> Path:
+    """A copy of the shipped model (.keras, .tflite and metadata) in a folder of its own, as `digitwatch
+    train` leaves a model: given with `--model`, a service or classify starts without importing TensorFlow.
+
+    A copy, not the package's own files: a test may rewrite the metadata beside it. Making it needs no
+    TensorFlow, so the tests that serve a model stay in the fast tier (the tiny model is built with Keras).
+    """
+    shipped, folder = default_model_path(), tmp_path_factory.mktemp("served")
+    for suffix in (".keras", ".tflite", ".meta.json"):
+        shutil.copy2(shipped.with_name(shipped.stem + suffix), folder / f"{shipped.stem}{suffix}")
+    return folder / shipped.name
 
 
 def _train_tiny_model(folder: Path, mnist_small: dict[str, np.ndarray]) -> None:

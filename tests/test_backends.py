@@ -28,10 +28,10 @@ pytestmark = TENSORFLOW  # Keras beside LiteRT in this process
 
 
 @pytest.fixture
-def exported(served_model_path) -> Path:
+def exported(tiny_export_path) -> Path:
     """The tiny model (and its metadata) with NAME.tflite exported beside it by `export_litert`, once per run
     (conftest's tiny_models): read only here."""
-    return served_model_path
+    return tiny_export_path
 
 
 def test_litert_gives_the_same_predictions_as_keras(exported, mnist_small):

@@ -16,8 +16,9 @@ def test_sighup_loads_the_model_again_and_keeps_the_old_one_when_the_new_is_brok
     digitwatch_exe: str, served_model_path: Path, tmp_path: Path, mnist_small: dict[str, np.ndarray]
 ) -> None:
     models = tmp_path / "models"
-    shutil.copytree(served_model_path.parent, models, ignore=shutil.ignore_patterns("*.lock", ".done"))
-    model, meta = models / "tiny.keras", models / "tiny.meta.json"
+    shutil.copytree(served_model_path.parent, models)
+    model = models / served_model_path.name
+    meta = model.with_suffix(".meta.json")
     inbox, results = tmp_path / "inbox", tmp_path / "results" / "predictions.csv"
     inbox.mkdir()
     results.parent.mkdir()
