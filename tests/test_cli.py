@@ -183,7 +183,7 @@ def test_train_one_epoch_writes_every_artifact(digitwatch_exe, tmp_path):
     assert "MNIST test accuracy" in result.stdout
     noise = ("oneDNN", "cpu_feature_guard", "absl", "Assets written", "SavedModel")  # TensorFlow's start-up and export
     assert not [line for line in result.stderr.splitlines() if any(word in line for word in noise)], result.stderr
-    for suffix in (".keras", ".meta.json", ".metrics.json", ".curves.png", ".confusion.png"):
+    for suffix in (".keras", ".tflite", ".meta.json", ".metrics.json", ".curves.png", ".confusion.png"):
         assert (tmp_path / "models" / f"small{suffix}").is_file(), suffix
     meta = json.loads((tmp_path / "models" / "small.meta.json").read_text())
     assert meta["input_shape"] == [28, 28, 1] and meta["classes"] == [str(d) for d in range(10)]
