@@ -201,6 +201,17 @@ def _export_tiny_model(source: Path, folder: Path) -> None:
     export_litert(folder / "tiny.keras")
 
 
+def read_digit(path: Path) -> np.ndarray:
+    """The 28x28 digit of a one-page image file as the service reads it (`prepare_file`); raises its error."""
+    from watcher.reading.imaging import prepare_file
+
+    (row,) = prepare_file(path)
+    if row.error is not None:
+        raise row.error
+    assert row.digit is not None
+    return row.digit
+
+
 def save_digit_png(array: np.ndarray, path: Path, *, invert: bool = True) -> Path:
     """Write an MNIST digit as a PNG, dark ink on white paper by default, as a scan looks."""
     pixels = 255 - array if invert else array

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 from scipy import ndimage
 
+from conftest import read_digit
 from watcher.reading import imaging
 from watcher.reading.imaging import DIGIT_BOX, OUTPUT_SIZE, normalise_array, prepare_file, read_page
 from watcher.reading.loading import ImageError, ImageReader
@@ -44,15 +45,6 @@ def on_page(ink: np.ndarray, *, shape: tuple[int, int], at: tuple[int, int], pap
     if paper.ndim:
         strength = strength[..., None]
     return (paper + (colour - paper) * strength).astype(np.float32)
-
-
-def normalise_file(path: Path) -> np.ndarray:
-    """The 28x28 digit of an image file as the service reads it (`prepare_file`); raises its ImageError."""
-    (row,) = prepare_file(path)
-    if row.error is not None:
-        raise row.error
-    assert row.digit is not None
-    return row.digit
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -150,7 +142,7 @@ def test_blue_ink_on_grey_paper_normalises_like_black_on_white(tmp_path, mnist_s
     out = {}
     for name, page in pages.items():
         Image.fromarray((page * 255).round().astype(np.uint8)).save(tmp_path / f"{name}.png")
-        out[name] = normalise_file(tmp_path / f"{name}.png")
+        out[name] = read_digit(tmp_path / f"{name}.png")
     assert_mnist_style(out["blue"])
     assert np.abs(out["blue"] - out["black"]).mean() < 0.02
     assert similarity(out["blue"], reference(0)) > 0.95  # read at 160 px of 240: a little softer than MNIST
@@ -344,7 +336,7 @@ def test_thin_strip_is_no_digit_not_a_crash(tmp_path, shape):
     path = tmp_path / "strip.png"
     Image.fromarray(strip).save(path)
     with pytest.raises(ImageError) as caught:
-        normalise_file(path)
+        read_digit(path)
     assert caught.value.kind == "no_digit"
 
 
@@ -390,7 +382,7 @@ def write_scan(mnist_small, path: Path, mode: str, **options) -> Path:
     ],
 )
 def test_every_kind_of_file_normalises_to_the_mnist_digit(tmp_path, mnist_small, reference, name, mode):
-    out = normalise_file(write_scan(mnist_small, tmp_path / name, mode))
+    out = read_digit(write_scan(mnist_small, tmp_path / name, mode))
     assert_mnist_style(out)
     assert similarity(out, reference(0)) > (0.9 if mode == "1" else 0.97)
 
@@ -405,8 +397,8 @@ def test_exif_rotated_photo_comes_out_upright(tmp_path, mnist_small, orientation
     exif[EXIF_ORIENTATION] = orientation
     stored = np.ascontiguousarray(np.rot90(upright, turns))
     Image.fromarray(stored).save(tmp_path / "rotated.jpg", exif=exif, quality=95)
-    out = normalise_file(tmp_path / "rotated.jpg")
-    expected = normalise_file(tmp_path / "upright.jpg")
+    out = read_digit(tmp_path / "rotated.jpg")
+    expected = read_digit(tmp_path / "upright.jpg")
     assert np.abs(out - expected).mean() < 0.02
     assert similarity(out, expected) > 0.97
 
@@ -542,9 +534,9 @@ def test_small_digit_on_a_large_page_is_read_again_finely(tmp_path, mnist_small,
     Image.fromarray((page * 255).round().astype(np.uint8)).save(path)
     in_full = normalise_array(page)
     assert similarity(in_full, reference(0)) > 0.85  # a small share of the page: found, a little thinner
-    assert np.abs(normalise_file(path) - in_full).mean() < 0.02  # read at 280 px, near enough to 600
+    assert np.abs(read_digit(path) - in_full).mean() < 0.02  # read at 280 px, near enough to 600
     monkeypatch.setattr(imaging, "MIN_DIGIT_SIDE", 1)  # never read again: the 28-pixel digit is all there is
-    assert np.abs(normalise_file(path) - in_full).mean() > 0.04
+    assert np.abs(read_digit(path) - in_full).mean() > 0.04
 
 
 def test_prepare_bytes_gives_what_prepare_file_gives(tmp_path: Path, mnist_small: dict[str, np.ndarray]) -> None:

@@ -10,9 +10,10 @@ import pypdfium2
 import pytest
 from PIL import Image
 
+from conftest import read_digit
 from watcher.protocol import Status
 from watcher.reading.documents import open_document
-from watcher.reading.imaging import normalise_array, prepare_file
+from watcher.reading.imaging import normalise_array
 from watcher.reading.loading import ImageError, ImageReader
 
 A4 = (2480, 3508)  # pixels: width and height of an A4 page at 300 dpi
@@ -50,15 +51,6 @@ def save(image: Image.Image, path: Path) -> Path:
     return path
 
 
-def read_page(path: Path) -> np.ndarray:
-    """The normalised digit of a file's one page, as the service reads it (prepare_file), or its error."""
-    (row,) = prepare_file(path)
-    if row.error is not None:
-        raise row.error
-    assert row.digit is not None
-    return row.digit
-
-
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
@@ -83,7 +75,7 @@ def test_small_digit_on_an_a4_page_is_read(tmp_path, mnist_small, suffix, share,
     index = DIGITS[which]
     digit = mnist_small["x_test"][index]
     path = save(a4_page(digit, share, np.random.default_rng(index)), tmp_path / f"page{suffix}")
-    got = read_page(path)
+    got = read_digit(path)
     assert got.shape == (28, 28)
     # Read closely, the digit matches MNIST's own normalisation of it.
     assert correlation(got, normalise_array(digit / 255.0)) > 0.85
@@ -98,21 +90,21 @@ def test_digit_too_few_pixels_across_for_the_reduced_reading_is_read(tmp_path, m
     # Read reduced, this digit is a blob a few pixels across: too small to judge, so it is read again finely.
     reduced = find_ink(ImageReader(path.read_bytes()).read(ANALYSIS_SIDE)[0])
     assert max(reduced.mask.shape) <= 20, reduced.mask.shape  # its box, faint edge and soft edge, at 160 px
-    assert correlation(read_page(path), normalise_array(digit / 255.0)) > 0.85
+    assert correlation(read_digit(path), normalise_array(digit / 255.0)) > 0.85
 
 
 def test_digit_under_one_and_a_half_percent_of_the_page_is_too_small(tmp_path, mnist_small):
     digit = mnist_small["x_test"][DIGITS[0]]
     path = save(a4_page(digit, 0.0125, np.random.default_rng(0)), tmp_path / "page.png")
     with pytest.raises(ImageError, match="digit too small to read") as caught:
-        read_page(path)
+        read_digit(path)
     assert caught.value.kind == Status.NO_DIGIT
 
 
 def test_blank_a4_page_is_still_blank(tmp_path):
     path = save(a4_page(np.zeros((28, 28), np.uint8), 0.0, np.random.default_rng(0)), tmp_path / "page.jpg")
     with pytest.raises(ImageError, match="no ink: the image is blank or too faint") as caught:
-        read_page(path)
+        read_digit(path)
     assert caught.value.kind == Status.NO_DIGIT
 
 
@@ -125,7 +117,7 @@ def test_specks_on_a_blank_page_are_not_a_digit(tmp_path, height, width):
     pixels[2000 : 2000 + height // 2, 1700 : 1700 + width] = 60
     path = save(Image.fromarray(pixels), tmp_path / "page.png")
     with pytest.raises(ImageError, match="blank or too faint"):
-        read_page(path)
+        read_digit(path)
 
 
 class CountingReader(ImageReader):
@@ -244,7 +236,7 @@ def test_the_size_limit_allows_for_a_few_pixels_of_measurement(tmp_path, mnist_s
     # a pixel or two less in a JPEG; the limit gives the measurement 5% of slack.
     digit = mnist_small["x_test"][4]
     path = save(a4_page(digit, 0.0147, np.random.default_rng(4)), tmp_path / "page.jpg")
-    assert correlation(read_page(path), normalise_array(digit / 255.0)) > 0.85
+    assert correlation(read_digit(path), normalise_array(digit / 255.0)) > 0.85
 
 
 def test_a_digit_under_20_px_is_too_small_even_on_a_small_page(tmp_path, mnist_small):
@@ -255,5 +247,5 @@ def test_a_digit_under_20_px_is_too_small_even_on_a_small_page(tmp_path, mnist_s
     page[500:524, 300:324] -= INK / 255.0 * big
     path = save(Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)), tmp_path / "page.png")
     with pytest.raises(ImageError, match=r"digit too small to read: about 1\d px .* where 20 px") as caught:
-        read_page(path)
+        read_digit(path)
     assert caught.value.kind == Status.NO_DIGIT
