@@ -15,8 +15,8 @@ digit model, the first option the issue names:
   whose columns overlap are one digit, as the hat of a 5), each normalised by
   the product's own `normalise_array` and read as one digit; `ok` only when
   every digit is sure and no piece is wide enough to hold two digits.
-- `split` (the default): a piece wider than a digit is cut at every few
-  columns, each candidate part scored by the model's log-probability, and the
+- `split` (the default): a piece wider than a digit is cut at the dips of
+  its column profile, each candidate part scored by the model's log-probability, and the
   count of digits whose parts score best on average is kept (dynamic
   programming per count); `ok` only when every digit is sure and that count
   beats the next by a margin.
@@ -136,14 +136,29 @@ def _read_whole(crop: np.ndarray, paper: float, classifier: Classifier) -> Readi
     return Reading(str(int(p.argmax())), float(p.max()) >= classifier.uncertain_below, (float(p.max()),))
 
 
+CUT_WINDOW = 0.06  # of the digit height: a cut candidate is the thinnest column within this many columns
+
+
+def _cut_candidates(ink: np.ndarray, height: float) -> list[int]:
+    """Where a group may be cut: the columns with the least ink in their neighbourhood (local minima of the
+    column profile), and both ends. Touching digits meet where the profile dips."""
+    profile = ink.sum(axis=0).astype(np.float32)
+    width = len(profile)
+    reach = max(1, round(CUT_WINDOW * height))
+    padded = np.pad(profile, reach, constant_values=np.inf)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1)
+    minima = np.flatnonzero(profile <= windows.min(axis=1))
+    keep = [int(c) for c in minima if NARROWEST * height / 2 <= c <= width - NARROWEST * height / 2]
+    return sorted({0, width, *keep})
+
+
 def _read_group(crop: np.ndarray, height: float, paper: float, classifier: Classifier) -> Reading | None:
     """Read a group as 1-4 digits: try cuts at every few columns, score each piece by the model's
     log-probability, keep the count whose pieces score best on average (dynamic programming per count)."""
     width = crop.shape[1]
     if width <= WIDEST * height:
         return _read_whole(crop, paper, classifier)
-    step = max(1, width // 24)
-    cuts = sorted({0, width, *range(step, width, step)})
+    cuts = _cut_candidates(crop < paper - 0.02, height)
     spans = [
         (a, b)
         for i, a in enumerate(cuts)
