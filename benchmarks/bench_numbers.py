@@ -33,6 +33,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,13 @@ SPECK_SHARE = 0.02  # of the largest piece's ink: smaller pieces are specks, not
 WORKING_HEIGHT = 64  # pixels: fields are read at this height
 
 
+class Reader(StrEnum):
+    """How a group of touching ink is read: as one digit, or cut where the model reads the parts best."""
+
+    COMPONENTS = "components"
+    SPLIT = "split"
+
+
 @dataclass(frozen=True)
 class Reading:
     """A field read as a string: the digits, whether it is sure, and each digit's confidence."""
@@ -69,8 +77,8 @@ class Reading:
     confidences: tuple[float, ...]
 
 
-def read_number(data: bytes, classifier: Classifier) -> Reading:
-    """The segmentation baseline: components, grouped by column overlap, each read as one digit."""
+def read_number(data: bytes, classifier: Classifier, *, split: bool) -> Reading:
+    """Components grouped by column overlap; each group read as one digit, or with `split` as 1-4 digits."""
     with Image.open(io.BytesIO(data)) as image:
         grey = np.asarray(image.convert("L"), np.float32) / 255.0
     factor = max(1, grey.shape[0] // WORKING_HEIGHT)
@@ -104,18 +112,17 @@ def read_number(data: bytes, classifier: Classifier) -> Reading:
     texts, confidences, sure = [], [], True
     for rows, cols in groups:
         crop = np.where(labels[rows, cols] > 0, grey[rows, cols], paper)
-        found = _read_group(crop, height, paper, classifier) if SPLIT else _read_whole(crop, paper, classifier)
+        found = _read_group(crop, height, paper, classifier) if split else _read_whole(crop, paper, classifier)
         if found is None:
             return Reading("", False, ())
         texts.append(found.text)
         confidences.extend(found.confidences)
         sure &= found.ok
-        if not SPLIT:
+        if not split:
             sure &= (cols.stop - cols.start) <= TOUCHING_WIDTH * height
     return Reading("".join(texts), sure, tuple(confidences))
 
 
-SPLIT = True  # --reader split: recognition-driven cuts inside each group; components: one digit per group
 MAX_DIGITS_IN_GROUP = 4
 NARROWEST, WIDEST = 0.15, 1.3  # a digit's width against the field's digit height ("1" is narrow)
 SPLIT_MARGIN = 1.0  # nats of mean log-probability by which the chosen count must beat the next
@@ -200,12 +207,10 @@ def main(
     per_length: Annotated[int, typer.Option(help="strings of each length 1-8")] = 200,
     seed: Annotated[int, typer.Option()] = 0,
     model: Annotated[Path | None, typer.Option(help="default: the shipped model")] = None,
-    reader: Annotated[str, typer.Option(help="split (recognition-driven cuts) or components")] = "split",
+    reader: Annotated[Reader, typer.Option(help="split (recognition-driven cuts) or components")] = Reader.SPLIT,
 ) -> None:
     """Print the number benchmark's tables."""
-    global SPLIT
-    SPLIT = reader == "split"
-    print(f"reader: {reader}")
+    print(f"reader: {reader.value}")
     with np.load(data) as mnist:
         images, labels = mnist["x_test"], mnist["y_test"]
     classifier = Classifier(model or default_model_path())
@@ -213,7 +218,7 @@ def main(
         number_samples(images, labels, lengths=range(1, 9), per_length=per_length, conditions=CONDITIONS, seed=seed)
     )
     started = time.perf_counter()
-    readings = [read_number(sample.rendered.data, classifier) for sample in samples]
+    readings = [read_number(sample.rendered.data, classifier, split=reader is Reader.SPLIT) for sample in samples]
     elapsed = time.perf_counter() - started
     print(f"{len(samples)} fields, {len(samples) / elapsed:.0f} numbers/s (one process, reading and model)")
     _table("length", samples, readings, key=lambda sample: str(len(sample.text)))

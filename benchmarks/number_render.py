@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
-from PIL import Image
 
 from scan_render import (
     CONDITIONS,
@@ -27,6 +26,7 @@ from scan_render import (
     encode,
     image_rng,
     log_uniform,
+    pen_coverage,
     to_image,
 )
 
@@ -63,16 +63,11 @@ def number_ink(digits: list[np.ndarray], style: Style, rng: np.random.Generator)
         area = row[top : top + piece.shape[0], left : left + piece.shape[1]]
         np.maximum(area, piece[: area.shape[0], : area.shape[1]], out=area)  # crossing strokes stay ink
         left += piece.shape[1] + (gaps[index] if index < len(gaps) else 0)
-    turned = _finish_ink(row, replace(style, blur=(0.0, 0.0)), 1.0, rng)  # the whole field's slant
-    return turned
+    return _finish_ink(row, replace(style, blur=(0.0, 0.0)), 1.0, rng)  # the whole field's slant
 
 
 def _digit_ink(digit: np.ndarray, style: Style, scale: float, rng: np.random.Generator) -> np.ndarray:
-    side = max(28, round(28 * scale))
-    up = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255.0
-    low = rng.uniform(0.15, 0.3)
-    coverage = np.clip((up - low) / rng.uniform(0.3, 0.5), 0.0, 1.0)
-    return _finish_ink(coverage, style, scale, rng)
+    return _finish_ink(pen_coverage(digit, scale, rng), style, scale, rng)
 
 
 def render_number_file(digits: list[np.ndarray], condition: str, rng: np.random.Generator) -> Rendered:

@@ -161,11 +161,15 @@ def ink_layer(digit: np.ndarray, style: Style, rng: np.random.Generator) -> np.n
     """A 28x28 uint8 MNIST digit as pen ink (coverage 0..1) at the style's height, turned and cropped to its ink."""
     height = log_uniform(rng, *style.height_px)
     scale = height / MNIST_BOX  # page pixels per MNIST pixel
+    return _finish_ink(pen_coverage(digit, scale, rng), style, scale, rng)
+
+
+def pen_coverage(digit: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """A 28x28 uint8 MNIST digit scaled `scale` times, with pen-like edges: ink coverage 0..1."""
     side = max(28, round(28 * scale))
     up = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255.0
     low = rng.uniform(0.15, 0.3)  # pen edges: a scan of a real pen stroke is sharper than upscaled MNIST
-    coverage = np.clip((up - low) / rng.uniform(0.3, 0.5), 0.0, 1.0)
-    return _finish_ink(coverage, style, scale, rng)
+    return np.clip((up - low) / rng.uniform(0.3, 0.5), 0.0, 1.0)
 
 
 def _finish_ink(coverage: np.ndarray, style: Style, scale: float, rng: np.random.Generator) -> np.ndarray:

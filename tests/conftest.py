@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests that import TensorFlow in the test process (Keras models, training, the converter) run on one
 # worker (`--dist loadgroup`), which starts with them: importing TensorFlow takes ~8 s of CPU, once per
 # process, and the other workers then never pay it (tiny_models below). They are also slow
-# (pytest_collection_modifyitems): the fast tier, `-m "not slow"`, never imports TensorFlow.
+# (pytest_itemcollected): the fast tier, `-m "not slow"`, never imports TensorFlow.
 TENSORFLOW = pytest.mark.xdist_group("tensorflow")
 
 DATA_DIR = Path(__file__).parent / "data"
